@@ -1,0 +1,34 @@
+"""VAE on binarised-intensity MNIST: MLP 784-400-20 encoder and decoder (ReLU), Bernoulli
+decoder likelihood, batch 128, Adam(1e-3) (Kingma & Welling 2014; the classic PyTorch example).
+
+Run:
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/vae.py --workdir=runs/vae
+CPU smoke run:
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/vae.py:smoke --workdir=/tmp/vae_smoke
+Benchmark the train step:
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.bench --config=configs/vae.py
+"""
+
+from gendl import config as config_lib
+
+
+def get_config(arg=None):
+    c = config_lib.base_config()
+    c.total_steps = 50_000
+    c.batch_size = 128
+    c.data.name = "mnist"
+
+    c.model.name = "mlp_vae"
+    c.model.hidden = 400
+    c.model.latent_dim = 20
+
+    c.objective.name = "vae"
+    c.objective.beta = 1.0
+
+    c.optimizer.learning_rate = 1e-3
+
+    c.checkpoint.every_steps = 5000
+    c.log.every_steps = 200
+    c.log.sample_every_steps = 5000
+
+    return config_lib.apply_variant(c, arg, {"smoke": config_lib.smoke})

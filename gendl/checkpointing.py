@@ -1,0 +1,505 @@
+"""Checkpointing of the trainer state with orbax.
+
+One checkpoint per saved step holds two items: ``state`` (the ``TrainState`` pytree of jax.Arrays,
+written with ``StandardSave``) and ``meta`` (a small JSON dict: data position, gendl version, ...).
+
+On-disk layout (orbax-checkpoint 0.12.8, OCDBT + zarr, the defaults)::
+
+    <workdir>/checkpoints/
+      <step>/                          one finalized checkpoint, e.g. ``1000/``
+        _CHECKPOINT_METADATA           step metadata (item handlers, timestamps)
+        state/
+          _METADATA                    tree structure, shapes and dtypes of every array
+          _sharding                    shardings at save time
+          manifest.ocdbt               OCDBT root: index of the array data files
+          d/<hash>                     the array data (all processes' writes merged on finalize)
+          ocdbt.process_<i>/           per-process OCDBT databases (superseded by ``d/`` once
+                                       finalized)
+          array_metadatas/process_<i>
+        meta/metadata                  the JSON ``meta`` dict (written by the primary host only)
+      <step>.orbax-checkpoint-tmp/     a save in progress
+
+Atomicity: orbax writes a step into ``<step>.orbax-checkpoint-tmp`` and renames it to ``<step>``
+only once every process has finished writing, so a process killed mid-save never leaves a
+finalized partial step. A leftover tmp directory is invisible to ``all_steps()``; orbax removes it
+when the same step is saved again, and ``cleanup_tmp_directories=True`` (set below) removes all
+leftovers before the first save of the next run.
+
+What orbax cannot protect against is damage after the fact (a file deleted or truncated by hand,
+a disk or filesystem fault, an interrupted rsync). ``restore()`` therefore validates each
+candidate checkpoint, newest first:
+
+1. its ``state/_METADATA`` must be readable, and its tree (key paths), shapes and dtypes must match
+   ``abstract_state`` exactly; a difference is reported as a structure mismatch (the model or
+   config changed), not as corruption;
+2. the arrays and the ``meta`` JSON must restore without error (tensorstore reports a deleted data
+   file as NOT_FOUND, a truncated one as OUT_OF_RANGE/DATA_LOSS).
+
+A checkpoint that fails is logged as a WARNING naming the step and the reason, and the previous one
+is tried. Unreadable checkpoints are not deleted or moved when they are detected: the cause may be
+transient (a flaky network filesystem) or worth inspecting, and deleting data on a read error is
+not this module's call. They stay where they are, count towards ``keep`` and are pruned like any
+other checkpoint once they are old enough. The only exception: when training reaches the step of
+a checkpoint found unreadable by this process and saves it again, the unreadable copy is replaced
+(orbax holds a single checkpoint per step).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging as py_logging
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from absl import logging
+from etils import epath
+
+_STATE = "state"
+_META = "meta"
+
+# How many individual differences a structure-mismatch message lists before summarising.
+_MAX_LISTED_DIFFERENCES = 4
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint problem the user has to act on. The message is one self-contained paragraph,
+    meant to be printed by the CLI without a traceback."""
+
+
+class _Unusable(Exception):
+    """Internal: why one checkpoint step cannot be restored."""
+
+    def __init__(self, reason: str, *, mismatch: bool):
+        super().__init__(reason)
+        self.reason = reason
+        self.mismatch = mismatch
+
+
+class Checkpointer:
+    """Saves and restores the trainer state and its ``meta`` dict under ``directory``.
+
+    Wraps an ``ocp.CheckpointManager``. Call ``save``/``restore``/``wait``/``close`` from every
+    process; orbax coordinates the processes itself once ``jax.distributed`` is initialised.
+    """
+
+    def __init__(
+        self,
+        directory: str | epath.PathLike,
+        *,
+        save_every_steps: int,
+        keep: int,
+        async_save: bool = True,
+    ):
+        if save_every_steps < 1:
+            raise ValueError(f"save_every_steps must be >= 1, got {save_every_steps}")
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        self._directory = epath.Path(directory)
+        self._save_every_steps = save_every_steps
+        # Steps that restore() found unreadable, with the reason; see the module docstring.
+        self._unreadable: dict[int, str] = {}
+        self._last_saved_step: int | None = None
+        self._closed = False
+        options = ocp.CheckpointManagerOptions(
+            # The policy objects are the non-deprecated spelling of save_interval_steps and
+            # max_to_keep. orbax's default policy also has InitialSavePolicy, which saves at the
+            # first should_save() call of a fresh run whatever the step; we only want multiples
+            # of save_every_steps (plus orbax's multi-host preemption sync points).
+            save_decision_policy=ocp.checkpoint_managers.AnySavePolicy(
+                [
+                    ocp.checkpoint_managers.FixedIntervalPolicy(save_every_steps),
+                    ocp.checkpoint_managers.PreemptionCheckpointingPolicy(),
+                ]
+            ),
+            preservation_policy=ocp.checkpoint_managers.LatestN(keep),
+            create=True,
+            cleanup_tmp_directories=True,
+            enable_async_checkpointing=async_save,
+        )
+        # Registering the handlers up front (instead of letting orbax infer them on the first
+        # save) lets restore() read a step's metadata before anything was saved in this process.
+        registry = ocp.handlers.create_default_handler_registry(
+            **{_STATE: ocp.StandardCheckpointHandler(), _META: ocp.JsonCheckpointHandler()}
+        )
+        try:
+            self._manager = ocp.CheckpointManager(
+                self._directory, options=options, handler_registry=registry
+            )
+        except OSError as e:
+            raise CheckpointError(
+                f"Cannot use the checkpoint directory {self._directory}: {_short(e)}. Check that "
+                "the path is writable, or pass a different --workdir."
+            ) from e
+
+    @property
+    def directory(self) -> epath.Path:
+        return self._directory
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def all_steps(self) -> list[int]:
+        """Steps of all finalized checkpoints, ascending (including ones found unreadable)."""
+        return sorted(int(s) for s in self._manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        """The newest finalized checkpoint step, or None. It may still turn out unreadable;
+        ``restore()`` is what finds the newest usable one."""
+        steps = self.all_steps()
+        return steps[-1] if steps else None
+
+    def should_save(self, step: int) -> bool:
+        """Whether ``save(step, ...)`` without ``force`` would write a checkpoint."""
+        step = int(step)
+        if self._manager.should_save(step):
+            return True
+        # orbax refuses every step at or below its newest checkpoint. After restore() fell back
+        # past unreadable checkpoints, those are exactly the steps being trained again, so keep
+        # saving on schedule, replacing the unreadable ones and filling any gaps.
+        if not self._unreadable or step % self._save_every_steps != 0:
+            return False
+        return step in self._unreadable or step not in self.all_steps()
+
+    # -- save ------------------------------------------------------------------------------------
+
+    def save(self, step: int, state: Any, meta: Mapping[str, Any], *, force: bool = False) -> bool:
+        """Starts saving ``state`` and ``meta`` as checkpoint ``step``; returns whether it did.
+
+        Without ``force`` it saves only when ``should_save(step)``. With ``force`` (preemption,
+        end of training) it saves any step, except one that already has a checkpoint: that is a
+        no-op returning False rather than orbax's StepAlreadyExistsError.
+
+        With async saving this returns once the arrays are copied to host memory; the files are
+        written in a background thread (call ``wait()`` before exiting). The caller may donate or
+        overwrite ``state``'s buffers right away: in orbax 0.12.8, without
+        ``save_device_host_concurrent_gb`` every array is "prioritized", and
+        ``jax_array_handlers._serialize_arrays_batches_without_dispatcher`` calls
+        ``replica_slices.transfer_arrays_to_host`` synchronously, which blocks until each shard is
+        a numpy array on the host (``copy_to_host_async`` + ``np.asarray``). On GPU/TPU that is a
+        host copy. On the CPU backend ``np.asarray`` is a zero-copy view; its external reference
+        makes XLA decline the donation (it computes into a fresh buffer), so the saved values
+        still cannot change. Only the write to storage runs in the background.
+        """
+        step = int(step)
+        replacing = step in self._unreadable and step in self._manager.all_steps()
+        if not replacing and step in self._manager.all_steps():
+            logging.info("A checkpoint for step %d already exists; not saving it again.", step)
+            return False
+        if not force and not self.should_save(step):
+            return False
+        if replacing:
+            logging.warning(
+                "Replacing the unreadable checkpoint at step %d in %s (%s) with a new one.",
+                step,
+                self._directory,
+                self._unreadable[step],
+            )
+            # Let a previous async save finish first: its finalize thread may be pruning steps.
+            self._manager.wait_until_finished()
+            self._manager.delete(step)
+        args = ocp.args.Composite(
+            **{_STATE: ocp.args.StandardSave(state), _META: ocp.args.JsonSave(dict(meta))}
+        )
+        try:
+            # force=True: the decision was made above, with the unreadable-checkpoint exceptions
+            # that orbax's own should_save() does not know about.
+            saved = self._manager.save(step, args=args, force=True)
+        except OSError as e:
+            raise CheckpointError(
+                f"Could not save the checkpoint for step {step} in {self._directory}: "
+                f"{_short(e)}. Check free disk space and permissions."
+            ) from e
+        if saved:
+            self._unreadable.pop(step, None)
+            self._last_saved_step = step
+        return saved
+
+    def wait(self) -> None:
+        """Blocks until a pending async save is written and finalized (and old steps pruned)."""
+        try:
+            self._manager.wait_until_finished()
+            # The finalize thread only logs a failed background write on the primary host;
+            # surface it here so that the trainer does not exit believing it was saved.
+            self._manager.check_for_errors()
+        except Exception as e:
+            raise CheckpointError(
+                f"Writing the checkpoint for step {self._last_saved_step} in {self._directory} "
+                f"failed: {_short(e)}. Check free disk space and permissions; earlier "
+                "checkpoints are unaffected."
+            ) from e
+
+    def close(self) -> None:
+        """Waits for pending saves, then releases orbax's threads. Safe to call twice."""
+        if self._closed:
+            return
+        try:
+            self.wait()
+        finally:
+            self._closed = True
+            self._manager.close()
+
+    def __enter__(self) -> Checkpointer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- restore ---------------------------------------------------------------------------------
+
+    def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, dict, int] | None:
+        """Restores ``(state, meta, step)``, or returns None when there is no checkpoint.
+
+        ``abstract_state`` is a pytree of ``jax.ShapeDtypeStruct`` with ``.sharding`` set (e.g.
+        ``jax.eval_shape`` of the init function plus the trainer's shardings); arrays are read
+        straight into that sharding, bitwise as saved.
+
+        With ``step=None`` it takes the newest checkpoint that is readable and matches
+        ``abstract_state``, logging a WARNING for each newer one it has to skip. With an explicit
+        ``step`` there is no fallback. Raises CheckpointError when nothing usable is found.
+        """
+        _check_abstract_state(abstract_state)
+        steps = self.all_steps()
+        if step is not None:
+            step = int(step)
+            if step not in steps:
+                raise CheckpointError(
+                    f"There is no checkpoint for step {step} in {self._directory} (available: "
+                    f"{_fmt_steps(steps)})."
+                )
+            candidates = [step]
+        else:
+            candidates = steps[::-1]
+        if not candidates:
+            return None
+
+        failures: list[tuple[int, _Unusable]] = []
+        with _ReadFailureEcho() as echo:
+            for i, candidate in enumerate(candidates):
+                result = None
+                try:
+                    result = self._restore_step(abstract_state, candidate)
+                except _Unusable as e:
+                    failure = e
+                    # Even `raise ... from None` keeps the original error as __context__, and
+                    # its traceback would keep the failed read coroutines alive.
+                    failure.__context__ = None
+                    echo.collect()
+                else:
+                    failure = None
+                # Every process must take the same branch, or the next orbax call deadlocks.
+                if _all_processes_agree(failure is None):
+                    if failures:
+                        logging.warning(
+                            "Resuming from checkpoint step %d; newer unreadable checkpoint(s) at "
+                            "step(s) %s are left in %s.",
+                            candidate,
+                            _fmt_steps([s for s, _ in failures]),
+                            self._directory,
+                        )
+                    return result[0], result[1], candidate
+                if failure is None:
+                    failure = _Unusable("another process could not read it", mismatch=False)
+                failures.append((candidate, failure))
+                if not failure.mismatch:
+                    self._unreadable[candidate] = failure.reason
+                if step is None and i + 1 < len(candidates):
+                    what = "does not match the model" if failure.mismatch else "is unreadable"
+                    logging.warning(
+                        "Checkpoint at step %d in %s %s (%s); falling back to the previous "
+                        "checkpoint (step %d). The checkpoint is left in place.",
+                        candidate,
+                        self._directory,
+                        what,
+                        failure.reason,
+                        candidates[i + 1],
+                    )
+        raise CheckpointError(self._explain_failures(failures))
+
+    def _restore_step(self, abstract_state: Any, step: int) -> tuple[Any, dict]:
+        """Restores one step or raises _Unusable saying why it cannot be used."""
+        # Reasons are kept to one line (see _short): they end up in a warning or CheckpointError.
+        try:
+            item_metadata = self._manager.metadata(step).item_metadata
+            tree_metadata = item_metadata.get(_STATE) if item_metadata is not None else None
+        except Exception as e:
+            raise _Unusable(_short(e), mismatch=False) from None
+        if tree_metadata is None:
+            raise _Unusable(
+                f"its '{_STATE}' item or state/_METADATA file is missing", mismatch=False
+            )
+        # Compare before reading any array: orbax would report a missing key as a generic
+        # ValueError, fail on shapes only when reading, and silently cast a changed dtype.
+        mismatch = _describe_mismatch(tree_metadata, abstract_state)
+        if mismatch:
+            raise _Unusable(mismatch, mismatch=True)
+        args = ocp.args.Composite(
+            **{_STATE: ocp.args.StandardRestore(abstract_state), _META: ocp.args.JsonRestore()}
+        )
+        try:
+            restored = self._manager.restore(step, args=args)
+            state, meta = restored[_STATE], restored[_META]
+        except Exception as e:
+            raise _Unusable(_short(e), mismatch=False) from None
+        if not isinstance(meta, dict):
+            raise _Unusable(f"its '{_META}' item is not a JSON object", mismatch=False)
+        return state, meta
+
+    def _explain_failures(self, failures: list[tuple[int, _Unusable]]) -> str:
+        tried = _fmt_failures(failures)
+        if all(f.mismatch for _, f in failures):
+            return (
+                f"The checkpoints in {self._directory} were written for a different model or "
+                f"config than the one being run, so training cannot resume from them ({tried}). "
+                "This workdir holds a run with a different model/config: use a new --workdir "
+                "for this config, or rerun with the original config to resume that run."
+            )
+        if not any(f.mismatch for _, f in failures):
+            return (
+                f"None of the checkpoints in {self._directory} could be read ({tried}). They are "
+                "corrupt or incomplete (e.g. files deleted or truncated, or a disk or "
+                "filesystem fault). To start training over, move that directory away (or use "
+                "a new --workdir); to resume, repair or restore the checkpoint files first."
+            )
+        return (
+            f"No usable checkpoint in {self._directory} ({tried}). Some were written for a "
+            "different model/config and the others are unreadable. Use a new --workdir for "
+            "this config, or move that directory away to start over."
+        )
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _check_abstract_state(abstract_state: Any) -> None:
+    leaves = jax.tree.leaves(abstract_state)
+    if not leaves:
+        raise ValueError("abstract_state has no leaves")
+    for path, leaf in jax.tree_util.tree_flatten_with_path(abstract_state)[0]:
+        if getattr(leaf, "sharding", None) is None:
+            raise ValueError(
+                f"abstract_state leaf {jax.tree_util.keystr(path)} has no sharding; pass "
+                "jax.ShapeDtypeStruct(shape, dtype, sharding=...) for every array so that it "
+                "is restored directly with the training sharding."
+            )
+
+
+def _describe_mismatch(tree_metadata: Any, abstract_state: Any) -> str | None:
+    """Differences between a checkpoint's tree metadata and the expected state, or None."""
+    saved = ocp.tree.to_flat_dict(tree_metadata)
+    expected = ocp.tree.to_flat_dict(abstract_state)
+    problems = []
+    # In the model's tree order (step, params, opt_state), so that params come first.
+    for key, e in expected.items():
+        name = "/".join(key)
+        if key not in saved:
+            problems.append(f"{name} is not in the checkpoint")
+            continue
+        s = saved[key]
+        s_shape, s_dtype = getattr(s, "shape", None), getattr(s, "dtype", None)
+        e_shape, e_dtype = tuple(e.shape), np.dtype(e.dtype)
+        if s_shape is None or tuple(s_shape) != e_shape or np.dtype(s_dtype) != e_dtype:
+            problems.append(
+                f"{name} has shape {_fmt_shape(s_shape)} {s_dtype} in the checkpoint but "
+                f"{_fmt_shape(e_shape)} {e_dtype} in the model"
+            )
+    for key in saved.keys() - expected.keys():
+        problems.append(f"{'/'.join(key)} is in the checkpoint but not in the model")
+    if not problems:
+        return None
+    listed = problems[:_MAX_LISTED_DIFFERENCES]
+    more = len(problems) - len(listed)
+    return "; ".join(listed) + (f"; and {more} more difference(s)" if more else "")
+
+
+def _fmt_shape(shape: Any) -> str:
+    return "?" if shape is None else str(tuple(int(d) for d in shape))
+
+
+def _fmt_failures(failures: list[tuple[int, _Unusable]]) -> str:
+    """'steps 4, 2: <reason>; step 1: <other reason>' (a config change fails all alike)."""
+    by_reason: dict[str, list[int]] = {}
+    for step, failure in failures:
+        by_reason.setdefault(failure.reason, []).append(step)
+    return "; ".join(
+        f"step{'s' if len(steps) > 1 else ''} {_fmt_steps(steps)}: {reason}"
+        for reason, steps in by_reason.items()
+    )
+
+
+def _fmt_steps(steps: list[int]) -> str:
+    return ", ".join(str(s) for s in steps) if steps else "none"
+
+
+def _short(e: BaseException, limit: int = 300) -> str:
+    """One line of an exception: tensorstore errors append kilobytes of JSON spec."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    text = text.split(" [tensorstore_spec", 1)[0]
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _all_processes_agree(ok: bool) -> bool:
+    """True iff ``ok`` on every process (trivially ``ok`` on a single host)."""
+    if jax.process_count() == 1:
+        return ok
+    from jax.experimental import multihost_utils
+
+    return bool(np.all(multihost_utils.process_allgather(np.asarray([ok], dtype=np.bool_))))
+
+
+class _ReadFailureEcho:
+    """Mutes the echo of failed orbax reads while restore() tries checkpoints.
+
+    orbax reads all arrays concurrently and re-raises the first error. The sibling reads that
+    failed the same way are reported again, with full tracebacks and kilobytes of tensorstore
+    spec, by asyncio ("Task exception was never retrieved") and the interpreter ("Exception
+    ignored in <coroutine ...>") when they are garbage collected, and tensorstore callbacks that
+    complete after orbax closed its event loop raise "Event loop is closed" in a background
+    thread. That buries the one-line warning restore() logs for the same failure. This mutes
+    exactly those reports while restore() runs, and after a failed attempt collects the
+    coroutines while everything is muted.
+    """
+
+    # After a failure, how long in-flight tensorstore callbacks get to arrive before unmuting.
+    _SETTLE_SECONDS = 0.2
+
+    def __init__(self):
+        self._collecting = False
+        self._failed = False
+        self._asyncio_logger = py_logging.getLogger("asyncio")
+        self._log_filter = py_logging.Filter()
+        self._log_filter.filter = lambda r: "exception was never retrieved" not in r.getMessage()
+        self._previous_hook = sys.unraisablehook
+
+    def __enter__(self) -> _ReadFailureEcho:
+        self._previous_hook = sys.unraisablehook
+        sys.unraisablehook = self._hook
+        self._asyncio_logger.addFilter(self._log_filter)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._failed:
+            time.sleep(self._SETTLE_SECONDS)
+            self.collect()
+        self._asyncio_logger.removeFilter(self._log_filter)
+        sys.unraisablehook = self._previous_hook
+
+    def collect(self) -> None:
+        self._failed = True
+        self._collecting = True
+        try:
+            gc.collect()
+        finally:
+            self._collecting = False
+
+    def _hook(self, unraisable: Any) -> None:
+        late_callback = isinstance(unraisable.exc_value, RuntimeError) and (
+            str(unraisable.exc_value) == "Event loop is closed"
+        )
+        if not (self._collecting or late_callback):
+            self._previous_hook(unraisable)

@@ -1,0 +1,103 @@
+"""The config skeleton every gendl config starts from, and its checks.
+
+Config files in `configs/` call `base_config()` and fill in the model, objective and
+optimiser. The names here are stable: docs, scripts and checks rely on them
+(`seed`, `total_steps`, `batch_size`, `data.name`, `data.manual_dir`).
+"""
+
+import os
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message says what to change."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    # One step is one call of the compiled train step: for GANs one generator iteration
+    # (including its critic steps), for VAEs one gradient step.
+    c.total_steps = 10_000
+    # Global batch size (all hosts and devices together). Must divide by the device count.
+    c.batch_size = 64
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "mnist"
+    c.data.split = "train"
+    # Folder holding `<name>/<original files>`; lets gendl prepare the dataset offline.
+    # Read when the config is built, so `GENDL_MANUAL_DIR=... python -m gendl.main` works.
+    c.data.manual_dir = os.environ.get("GENDL_MANUAL_DIR", "")
+    # Where TFDS keeps prepared datasets ("" = $TFDS_DATA_DIR or ~/tensorflow_datasets).
+    c.data.data_dir = ""
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = ""
+    c.objective = ml_collections.ConfigDict()
+    c.objective.name = ""
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "adam"
+    c.optimizer.learning_rate = 1e-3
+    c.optimizer.b1 = 0.9
+    c.optimizer.b2 = 0.999
+    c.optimizer.eps = 1e-8
+    # Clip each network's global gradient norm; 0 disables clipping.
+    c.optimizer.grad_clip_norm = 0.0
+
+    c.checkpoint = ml_collections.ConfigDict()
+    c.checkpoint.every_steps = 1000
+    c.checkpoint.keep = 3
+
+    c.log = ml_collections.ConfigDict()
+    c.log.every_steps = 100  # scalars to metrics.jsonl and TensorBoard
+    c.log.progress_every_seconds = 15.0  # console line
+    c.log.sample_every_steps = 1000  # sample grid PNG from fixed noise
+    c.log.num_samples = 64
+    return c
+
+
+def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Shrinks a config to a CPU smoke run of seconds: few steps, frequent outputs."""
+    c.total_steps = 20
+    c.checkpoint.every_steps = 10
+    c.log.every_steps = 5
+    c.log.sample_every_steps = 10
+    c.log.num_samples = 16
+    c.log.progress_every_seconds = 0.0
+    return c
+
+
+def apply_variant(c: ml_collections.ConfigDict, arg: str | None, variants: dict):
+    """Applies `configs/x.py:variant` (comma-separated names) to a config."""
+    for name in filter(None, (arg or "").split(",")):
+        if name not in variants:
+            raise ConfigError(
+                f"Unknown config variant {name!r}. This config has: {', '.join(sorted(variants))}. "
+                "Pass it as --config=configs/<file>.py:<variant>."
+            )
+        variants[name](c)
+    return c
+
+
+def validate(c: ml_collections.ConfigDict, device_count: int, process_count: int) -> None:
+    """Checks what would otherwise fail deep inside the trainer with an obscure error."""
+    if c.total_steps < 1:
+        raise ConfigError(f"config.total_steps must be >= 1, got {c.total_steps}.")
+    if c.batch_size < 1 or c.batch_size % device_count:
+        raise ConfigError(
+            f"config.batch_size={c.batch_size} must be a positive multiple of the number of "
+            f"devices ({device_count}) so every device gets the same share of the batch. "
+            f"Pass e.g. --config.batch_size={max(device_count, c.batch_size // device_count * device_count)}."
+        )
+    if c.batch_size % process_count:
+        raise ConfigError(
+            f"config.batch_size={c.batch_size} must divide by the number of processes ({process_count})."
+        )
+    for key in ("every_steps", "keep"):
+        if c.checkpoint[key] < 1:
+            raise ConfigError(f"config.checkpoint.{key} must be >= 1, got {c.checkpoint[key]}.")
+    for key in ("every_steps", "sample_every_steps"):
+        if c.log[key] < 1:
+            raise ConfigError(f"config.log.{key} must be >= 1, got {c.log[key]}.")

@@ -1,0 +1,333 @@
+"""TFDS builders that prepare gendl's datasets from their original distribution files.
+
+The catalog builders (``tfds.builder("mnist")``...) store images with ``tfds.features.Image``,
+whose encoder needs TensorFlow. These builders store plain ``tfds.features.Tensor`` features
+instead, which TFDS writes and reads (array_record) without TensorFlow. They reuse the catalog
+names but are never registered, and gendl prepares them under their own data dir, so they cannot
+collide with a user's catalog datasets.
+
+Each builder takes the original files from ``<manual_dir>/<name>/`` when that folder holds any
+file, and otherwise downloads them from the dataset's canonical URL.
+"""
+
+import contextlib
+import logging
+import os
+import pathlib
+import pickle
+import tarfile
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
+
+from gendl.data import idx
+from gendl.data.source import DataError, corrupt_file_error
+
+_NUM_CLASSES = 10
+
+_MNIST_CITATION = """\
+@article{lecun2010mnist,
+  title={MNIST handwritten digit database},
+  author={LeCun, Yann and Cortes, Corinna and Burges, CJ},
+  journal={ATT Labs [Online]. Available: http://yann.lecun.com/exdb/mnist},
+  volume={2},
+  year={2010}
+}"""
+
+_FASHION_MNIST_CITATION = """\
+@article{xiao2017fashion,
+  title={Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning Algorithms},
+  author={Xiao, Han and Rasul, Kashif and Vollgraf, Roland},
+  journal={arXiv preprint arXiv:1708.07747},
+  year={2017}
+}"""
+
+_CIFAR_CITATION = """\
+@techreport{krizhevsky2009learning,
+  title={Learning Multiple Layers of Features from Tiny Images},
+  author={Krizhevsky, Alex},
+  institution={University of Toronto},
+  year={2009}
+}"""
+
+
+class DownloadFailedError(DataError):
+    """The original files were not in the manual dir and downloading them failed.
+
+    ``gendl.data.source`` turns this into a DataNotFoundError that also says where the user's
+    manual dir pointed; the download's own exception is the ``__cause__``.
+    """
+
+
+class _OriginalFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Finds the original files in ``<manual_dir>/<name>/`` or downloads them."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Prepared by gendl from original files."}
+    # TFDS only exposes `dl_manager.manual_dir` to builders that set instructions.
+    MANUAL_DOWNLOAD_INSTRUCTIONS = (
+        "Optional: put the original files in `<manual_dir>/<name>/` "
+        "(see `file_names()`); otherwise they are downloaded."
+    )
+    # Key -> canonical URL of one original file; the file keeps the URL's base name.
+    URLS: ClassVar[dict[str, str]]
+    # TFDS 4.9.10 infers this path through `importlib_resources`, which it only declares as a
+    # dependency for Python < 3.9 (tensorflow/datasets#11212), so preparing fails with
+    # ModuleNotFoundError without it. This is the value it would infer.
+    code_path: ClassVar[epath.Path] = epath.Path(__file__)
+
+    @classmethod
+    def file_names(cls) -> dict[str, str]:
+        """Key -> name of the original file, as expected in ``<manual_dir>/<name>/``."""
+        return {key: url.rsplit("/", 1)[-1] for key, url in cls.URLS.items()}
+
+    def _original_files(self, dl_manager: tfds.download.DownloadManager) -> dict[str, str]:
+        """Key -> local path of each original file, from the manual dir or downloaded."""
+        folder = self._manual_folder(dl_manager)
+        if folder is not None:
+            return self._manual_files(folder)
+        try:
+            with _quiet_retries():
+                paths = dl_manager.download(self.URLS)
+        # Network failures arrive as many types (requests, DownloadError, checksum errors);
+        # all mean the same to the user and are kept as the cause.
+        except Exception as err:
+            raise DownloadFailedError(f"Downloading the {self.name} files failed: {err}") from err
+        return {key: os.fspath(path) for key, path in paths.items()}
+
+    def _manual_folder(self, dl_manager: tfds.download.DownloadManager) -> pathlib.Path | None:
+        try:
+            root = dl_manager.manual_dir
+        except AssertionError:  # TFDS's way of saying the manual dir is missing or empty.
+            return None
+        folder = pathlib.Path(os.fspath(root)) / self.name
+        if not folder.is_dir() or not any(folder.iterdir()):
+            return None
+        return folder
+
+    def _manual_files(self, folder: pathlib.Path) -> dict[str, str]:
+        paths = {key: folder / name for key, name in self.file_names().items()}
+        missing = sorted(path.name for path in paths.values() if not path.is_file())
+        if missing:
+            raise DataError(
+                f"The folder {folder} holds only some of the original {self.name} files: "
+                f"{', '.join(missing)} missing. Copy the missing files there, or remove the "
+                "folder to let TFDS download all of them."
+            )
+        return {key: os.fspath(path) for key, path in paths.items()}
+
+
+@contextlib.contextmanager
+def _quiet_retries() -> Iterator[None]:
+    """Hides urllib3's warning per retry of each file while TFDS downloads (dozens of lines when
+    offline); a failure still surfaces as the DataNotFoundError naming its cause."""
+    logger = logging.getLogger("urllib3.connectionpool")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _idx_urls(base_url: str) -> dict[str, str]:
+    """Key -> URL of the four (Fashion-)MNIST files, which share names across mirrors."""
+    names = {
+        "train_images": "train-images-idx3-ubyte.gz",
+        "train_labels": "train-labels-idx1-ubyte.gz",
+        "test_images": "t10k-images-idx3-ubyte.gz",
+        "test_labels": "t10k-labels-idx1-ubyte.gz",
+    }
+    return {key: base_url + name for key, name in names.items()}
+
+
+class _IdxBuilder(_OriginalFilesBuilder, skip_registration=True):
+    """(Fashion-)MNIST: four gzip IDX files, 28x28 grayscale images, 10 classes."""
+
+    _DESCRIPTION: ClassVar[str]
+    _HOMEPAGE: ClassVar[str]
+    _CITATION: ClassVar[str]
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return _image_info(self, (28, 28, 1), self._DESCRIPTION, self._HOMEPAGE, self._CITATION)
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Any]:
+        files = self._original_files(dl_manager)
+        return {
+            split: self._generate_examples(files[f"{split}_images"], files[f"{split}_labels"])
+            for split in ("train", "test")
+        }
+
+    def _generate_examples(self, images_path: str, labels_path: str) -> Iterator[tuple[int, dict]]:
+        images = idx.read_idx(images_path, ndim=3)
+        labels = idx.read_idx(labels_path, ndim=1)
+        if images.shape[1:] != (28, 28):
+            raise corrupt_file_error(images_path, f"its images are {images.shape[1:]}, not 28x28")
+        if len(labels) != len(images):
+            raise corrupt_file_error(
+                labels_path, f"it holds {len(labels)} labels for {len(images)} images"
+            )
+        _check_labels(labels, labels_path)
+        yield from _examples(images[..., None], labels)
+
+
+class MnistBuilder(_IdxBuilder, skip_registration=True):
+    name = "mnist"
+    # The mirror TFDS's own mnist builder downloads from.
+    URLS: ClassVar[dict[str, str]] = _idx_urls("https://storage.googleapis.com/cvdf-datasets/mnist/")
+    _DESCRIPTION = "The MNIST database of handwritten digits."
+    _HOMEPAGE = "http://yann.lecun.com/exdb/mnist/"
+    _CITATION = _MNIST_CITATION
+
+
+class FashionMnistBuilder(_IdxBuilder, skip_registration=True):
+    name = "fashion_mnist"
+    URLS: ClassVar[dict[str, str]] = _idx_urls(
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+    )
+    _DESCRIPTION = "Fashion-MNIST: 28x28 grayscale images of Zalando articles in 10 classes."
+    _HOMEPAGE = "https://github.com/zalandoresearch/fashion-mnist"
+    _CITATION = _FASHION_MNIST_CITATION
+
+
+class Cifar10Builder(_OriginalFilesBuilder, skip_registration=True):
+    """CIFAR-10 from the python-version archive: pickled batches of 10000 CHW images."""
+
+    name = "cifar10"
+    URLS: ClassVar[dict[str, str]] = {
+        "archive": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    }
+    _SPLIT_BATCHES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "train": tuple(f"data_batch_{i}" for i in range(1, 6)),
+        "test": ("test_batch",),
+    }
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return _image_info(
+            self,
+            (32, 32, 3),
+            "CIFAR-10: 60000 32x32 colour images in 10 classes (50000 train, 10000 test).",
+            "https://www.cs.toronto.edu/~kriz/cifar.html",
+            _CIFAR_CITATION,
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Any]:
+        archive = self._original_files(dl_manager)["archive"]
+        return {
+            split: self._generate_examples(archive, batches)
+            for split, batches in self._SPLIT_BATCHES.items()
+        }
+
+    def _generate_examples(
+        self, archive: str, batch_names: tuple[str, ...]
+    ) -> Iterator[tuple[int, dict]]:
+        batches = _read_cifar_batches(archive, batch_names)
+        images = np.concatenate([batches[name][0] for name in batch_names])
+        labels = np.concatenate([batches[name][1] for name in batch_names])
+        yield from _examples(images, labels)
+
+
+DATASETS: dict[str, type[_OriginalFilesBuilder]] = {
+    cls.name: cls for cls in (MnistBuilder, FashionMnistBuilder, Cifar10Builder)
+}
+
+
+def _image_info(
+    builder: tfds.core.DatasetBuilder,
+    shape: tuple[int, int, int],
+    description: str,
+    homepage: str,
+    citation: str,
+) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=builder,
+        description=description,
+        features=tfds.features.FeaturesDict(
+            {
+                "image": tfds.features.Tensor(shape=shape, dtype=np.uint8),
+                "label": tfds.features.Tensor(shape=(), dtype=np.int64),
+            }
+        ),
+        supervised_keys=("image", "label"),
+        homepage=homepage,
+        citation=citation,
+        # Store examples in the original files' order: the stored order then does not depend
+        # on TFDS's key hashing, and gendl's sampler does the shuffling.
+        disable_shuffling=True,
+    )
+
+
+def _examples(images: np.ndarray, labels: np.ndarray) -> Iterator[tuple[int, dict]]:
+    for i, (image, label) in enumerate(zip(images, labels)):
+        yield i, {"image": image, "label": int(label)}
+
+
+def _check_labels(labels: np.ndarray, path: str) -> None:
+    if len(labels) and int(labels.max()) >= _NUM_CLASSES:
+        raise corrupt_file_error(path, f"it has label {int(labels.max())}, outside 0-9")
+
+
+def _read_cifar_batches(
+    archive: str, batch_names: Iterable[str]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Batch name -> (uint8 images [N,32,32,3], labels [N]) for the named archive members."""
+    wanted = {f"cifar-10-batches-py/{name}": name for name in batch_names}
+    batches = {}
+    try:
+        # Plain tarfile: TFDS's `dl_manager.iter_archive` opens paths via tf.io.gfile, which
+        # needs TensorFlow.
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                if member.name in wanted:
+                    name = wanted[member.name]
+                    batches[name] = _parse_cifar_batch(tar.extractfile(member), archive, name)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        raise corrupt_file_error(archive, f"it is not a readable .tar.gz archive ({err})") from err
+    missing = sorted(set(wanted) - {f"cifar-10-batches-py/{name}" for name in batches})
+    if missing:
+        raise corrupt_file_error(archive, f"it lacks {', '.join(missing)}")
+    return batches
+
+
+def _parse_cifar_batch(fobj: Any, archive: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        # The batches were pickled by Python 2: byte strings must stay bytes (b"data").
+        batch = _NumpyOnlyUnpickler(fobj, encoding="bytes").load()
+        data, labels = batch[b"data"], np.asarray(batch[b"labels"])
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as err:
+        raise corrupt_file_error(archive, f"its member {name} is not a CIFAR batch ({err})") from err
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2):
+        raise corrupt_file_error(archive, f"{name}[b'data'] is not a 2-D uint8 array")
+    if data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise corrupt_file_error(
+            archive, f"{name} has data {data.shape} and {len(labels)} labels, not (N, 3072) and N"
+        )
+    _check_labels(labels, f"{archive} ({name})")
+    # Rows are CHW (1024 red, then green, then blue values); the model wants HWC.
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles only what a CIFAR batch holds, since unpickling can run arbitrary code."""
+
+    _ALLOWED: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
+        # numpy 2 renamed numpy.core to numpy._core and warns on the old name.
+        ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"): ("numpy", "ndarray"),
+        ("numpy", "dtype"): ("numpy", "dtype"),
+        # How Python 3 pickles bytes under protocol 2 (pure data conversion).
+        ("_codecs", "encode"): ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(*self._ALLOWED[(module, name)])

@@ -1,0 +1,185 @@
+"""Loads a whole dataset split into memory, preparing it with gendl's TFDS builders on first use.
+
+The supported datasets are small (at most 50000 x 32x32x3 bytes), and reading one example from
+TFDS's data source costs about 60 us, which would dominate a fast train step; so a split is read
+once into numpy arrays and batches are gathered from memory (see ``gendl.data.sampler``).
+
+TFDS and the builders are imported inside the functions: the error classes here are imported by
+code (the CLI, the sampler) that should not pay for importing TFDS.
+"""
+
+import contextlib
+import fcntl
+import os
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+
+class DataError(RuntimeError):
+    """A problem with the input data that the user can fix; the CLI prints only the message."""
+
+
+class DataNotFoundError(DataError):
+    """The dataset's original files are neither in the manual dir nor downloadable."""
+
+
+MANUAL_DIR_ENV = "GENDL_MANUAL_DIR"
+SPLITS = ("train", "test")
+# Examples decoded per `__getitems__` call: large enough to amortise the call, small enough
+# that the list of decoded dicts stays far below the size of the split.
+_READ_CHUNK = 8192
+
+
+def corrupt_file_error(path: str | os.PathLike, reason: str) -> DataError:
+    """The error for an original file that exists but cannot be read as what it should be."""
+    return DataError(
+        f"The file {os.fspath(path)} is corrupt: {reason}. Delete it and download it again "
+        "(or replace it with a good copy of the original file)."
+    )
+
+
+def load_split(
+    name: str,
+    split: str,
+    *,
+    manual_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (uint8 images [N, H, W, C], int32 labels [N]) of a split, in TFDS's stored order.
+
+    Prepares the dataset first if needed (see `prepare`).
+    """
+    if split not in SPLITS:
+        raise DataError(f"Unknown split {split!r} of dataset {name!r}; use one of {SPLITS}.")
+    builder = prepare(name, manual_dir=manual_dir, data_dir=data_dir)
+    return _read_split(builder, split)
+
+
+def prepare(
+    name: str,
+    *,
+    manual_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> Any:
+    """Prepares `name` (once) under ``<data_dir>/gendl`` and returns its TFDS builder.
+
+    manual_dir: folder holding ``<name>/<original files>``; default env GENDL_MANUAL_DIR. When
+        it lacks the files, TFDS downloads them. Relative paths are taken from the cwd.
+    data_dir: TFDS data dir; default env TFDS_DATA_DIR, else ``~/tensorflow_datasets``.
+    """
+    import tensorflow_datasets as tfds
+
+    from gendl.data import builders
+
+    builder_cls = _builder_cls(name)
+    manual_dir = resolve_manual_dir(manual_dir)
+    root = gendl_data_dir(data_dir)
+    tfds.disable_progress_bar()
+    builder = builder_cls(data_dir=os.fspath(root), file_format="array_record")
+    if builder.is_prepared():
+        return builder
+    # Several processes (hosts on one machine, pytest-xdist workers) may prepare at once. TFDS
+    # writes into an incomplete.* dir and renames it at the end, so the last one to finish
+    # would fail; the lock makes the others wait and then reuse the prepared data.
+    with _exclusive_lock(root / f".{name}.lock"):
+        builder = builder_cls(data_dir=os.fspath(root), file_format="array_record")
+        config = tfds.download.DownloadConfig(
+            manual_dir=None if manual_dir is None else os.fspath(manual_dir),
+            # Never fetch a prepared copy from TFDS's GCS bucket: it would be the catalog
+            # dataset of the same name, with a different feature format.
+            try_download_gcs=False,
+        )
+        try:
+            builder.download_and_prepare(download_config=config)
+        except builders.DownloadFailedError as err:
+            raise DataNotFoundError(
+                _not_found_message(builder_cls, manual_dir, root, err)
+            ) from err.__cause__
+    return builder
+
+
+def resolve_manual_dir(manual_dir: str | os.PathLike | None) -> pathlib.Path | None:
+    """The manual dir as an absolute path (relative to the cwd), or None when not configured."""
+    if manual_dir is None:
+        manual_dir = os.environ.get(MANUAL_DIR_ENV) or None
+    if manual_dir is None:
+        return None
+    return pathlib.Path(manual_dir).expanduser().absolute()
+
+
+def gendl_data_dir(data_dir: str | os.PathLike | None) -> pathlib.Path:
+    """``<TFDS data dir>/gendl``: a separate root, so gendl's builders never meet the catalog's."""
+    if data_dir is None:
+        data_dir = os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+    return pathlib.Path(data_dir).expanduser().absolute() / "gendl"
+
+
+def supported_datasets() -> tuple[str, ...]:
+    from gendl.data import builders
+
+    return tuple(builders.DATASETS)
+
+
+def _builder_cls(name: str) -> Any:
+    from gendl.data import builders
+
+    if name not in builders.DATASETS:
+        raise DataError(
+            f"Unknown dataset {name!r}. Supported datasets: {', '.join(builders.DATASETS)}."
+        )
+    return builders.DATASETS[name]
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: pathlib.Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Append mode: opening must neither truncate nor fail when another process holds the file.
+    with open(path, "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _not_found_message(
+    builder_cls: Any, manual_dir: pathlib.Path | None, root: pathlib.Path, err: Exception
+) -> str:
+    name = builder_cls.name
+    files = ", ".join(builder_cls.file_names().values())
+    if manual_dir is None:
+        looked = f"No manual dir is set ({MANUAL_DIR_ENV} is unset), so gendl looked for no local copy"
+    else:
+        looked = f"gendl looked for its original files ({files}) in {manual_dir / name} and found none"
+    return (
+        f"Dataset {name!r} is not available. {looked}, and downloading them failed: "
+        f"{err.__cause__ or err}. Either (a) set {MANUAL_DIR_ENV} (or --config.data.manual_dir) "
+        f"to a folder that holds {name}/ with the files {files}, or (b) run once with internet "
+        f"access so TFDS downloads them from {_download_location(builder_cls.URLS)} "
+        f"(the prepared data is then kept in {root})."
+    )
+
+
+def _download_location(urls: dict[str, str]) -> str:
+    """The one URL, or the folder URL that several files share (shorter in a message)."""
+    if len(urls) == 1:
+        return next(iter(urls.values()))
+    folders = {url.rsplit("/", 1)[0] + "/" for url in urls.values()}
+    return ", ".join(sorted(folders))
+
+
+def _read_split(builder: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    source = builder.as_data_source(split=split)
+    num_examples = len(source)
+    images = np.empty((num_examples, *builder.info.features["image"].shape), np.uint8)
+    labels = np.empty((num_examples,), np.int32)
+    # One `__getitems__` per chunk: much cheaper than one `__getitem__` per example.
+    for start in range(0, num_examples, _READ_CHUNK):
+        stop = min(start + _READ_CHUNK, num_examples)
+        records = source.__getitems__(list(range(start, stop)))
+        images[start:stop] = np.stack([record["image"] for record in records])
+        labels[start:stop] = [record["label"] for record in records]
+    return images, labels

@@ -1,0 +1,99 @@
+"""Image grids and a dependency-free PNG encoder for sample dumps.
+
+PNG is written by hand (zlib + struct) so the runtime needs no Pillow; the format subset we
+emit (8-bit grayscale or RGB, no interlace, filter type 0 on every row) is what every viewer
+and TensorBoard can read.
+"""
+
+import math
+import os
+import struct
+import tempfile
+import zlib
+
+import numpy as np
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_COLOUR_TYPE = {1: 0, 3: 2}  # channels -> PNG colour type (0 = grayscale, 2 = RGB)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Converts float images in [0, 1] to uint8; uint8 input passes through unchanged."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    # Clip first: generator outputs routinely overshoot [0, 1] slightly, and a wrap-around on
+    # the uint8 cast would turn a bright pixel black.
+    scaled = np.clip(images.astype(np.float32), 0.0, 1.0) * 255.0
+    return np.round(scaled).astype(np.uint8)
+
+
+def make_grid(
+    images: np.ndarray, ncol: int | None = None, pad: int = 2, pad_value: float = 1.0
+) -> np.ndarray:
+    """Tiles `images` [N, H, W, C] (float in [0, 1] or uint8) into one uint8 [H', W', C] image.
+
+    Images fill rows left to right; `ncol` defaults to ceil(sqrt(N)) for a near-square grid.
+    `pad` pixels of `pad_value` (in [0, 1] units) separate the tiles and surround the grid.
+    Empty cells in the last row are left at `pad_value`.
+    """
+    images = to_uint8(images)
+    if images.ndim != 4 or images.shape[-1] not in _COLOUR_TYPE:
+        raise ValueError(f"expected [N, H, W, C] with C in (1, 3), got {images.shape}")
+    n, h, w, c = images.shape
+    if n == 0:
+        raise ValueError("make_grid needs at least one image")
+    ncol = min(ncol or math.ceil(math.sqrt(n)), n)
+    nrow = math.ceil(n / ncol)
+    fill = to_uint8(np.float32(pad_value))
+    grid = np.full((pad + nrow * (h + pad), pad + ncol * (w + pad), c), fill, dtype=np.uint8)
+    for i in range(n):
+        top = pad + (i // ncol) * (h + pad)
+        left = pad + (i % ncol) * (w + pad)
+        grid[top : top + h, left : left + w] = images[i]
+    return grid
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    # The CRC covers the chunk type and data but not the length field (PNG spec, section 5.3).
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """Encodes a uint8 image [H, W], [H, W, 1] or [H, W, 3] as PNG bytes."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"encode_png needs uint8, got {image.dtype}")
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in _COLOUR_TYPE:
+        raise ValueError(f"expected [H, W], [H, W, 1] or [H, W, 3], got {image.shape}")
+    h, w, c = image.shape
+    # bit depth 8, compression 0, filter method 0, no interlace.
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, _COLOUR_TYPE[c], 0, 0, 0)
+    # Each scanline is prefixed with its filter type; 0 (None) keeps the encoder trivial and
+    # zlib still compresses the flat backgrounds of sample grids well.
+    rows = np.concatenate([np.zeros((h, 1), np.uint8), image.reshape(h, w * c)], axis=1)
+    idat = zlib.compress(rows.tobytes(), 6)
+    return _PNG_SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Writes `data` to `path` via a temp file + rename so readers never see a partial file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_png(path: str, image: np.ndarray) -> None:
+    """Encodes a uint8 image as PNG and writes it atomically to `path`."""
+    write_atomic(path, encode_png(image))

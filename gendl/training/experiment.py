@@ -1,0 +1,97 @@
+"""Builds everything a run needs from a config: data, networks, objective, the compiled
+train step. `gendl.main` and `gendl.bench` both use it, so the benchmark times the very
+step that training runs."""
+
+import dataclasses
+
+import jax
+
+from gendl import config as config_lib
+from gendl import models, objectives
+from gendl.data import sampler as sampler_lib
+from gendl.data import source
+from gendl.parallel import mesh as mesh_lib
+from gendl.training import state as state_lib
+
+# Independent streams derived from the seed: initialisation, train steps, sample noise.
+_INIT, _TRAIN, _SAMPLES = 0, 1, 2
+
+
+@dataclasses.dataclass
+class Experiment:
+    config: object
+    mesh: object
+    objective: object
+    optimizers: dict
+    batches: sampler_lib.BatchIterator
+    train_step: object  # jitted (state, batch) -> (state, metrics); donates state
+    sample: object  # jitted (params, noise) -> images in [0, 1]
+
+    @property
+    def batches_per_step(self) -> int:
+        return self.objective.batches_per_step
+
+    def key(self, stream: int):
+        return jax.random.fold_in(jax.random.key(self.config.seed), stream)
+
+    def init_state(self) -> state_lib.TrainState:
+        init = jax.jit(
+            lambda: state_lib.init_state(self.objective, self.optimizers, self.key(_INIT)),
+            out_shardings=mesh_lib.replicated(self.mesh),
+        )
+        return init()
+
+    def abstract_state(self):
+        """Shapes, dtypes and shardings of the state, without computing it (for restore)."""
+        shapes = jax.eval_shape(
+            lambda: state_lib.init_state(self.objective, self.optimizers, self.key(_INIT)))
+        rep = mesh_lib.replicated(self.mesh)
+        return jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), shapes)
+
+    def batch(self, step: int) -> dict:
+        """The global batch of train step `step`, as arrays on the mesh."""
+        n = self.batches_per_step
+        local = self.batches.get(step * n, count=n)
+        return mesh_lib.global_batch(local, mesh_lib.batch_sharding(self.mesh, batch_dim=1))
+
+    def sample_noise(self, n: int):
+        return self.objective.sample_noise(self.key(_SAMPLES), n)
+
+    def data_state(self, step: int) -> dict:
+        return self.batches.sampler.state_dict(step * self.batches_per_step)
+
+
+def build(config, mesh=None) -> Experiment:
+    mesh = mesh_lib.make_mesh() if mesh is None else mesh
+    config_lib.validate(config, mesh.size, jax.process_count())
+    images, labels = source.load_split(
+        config.data.name, config.data.split,
+        manual_dir=config.data.manual_dir or None, data_dir=config.data.data_dir or None)
+    sampler = sampler_lib.BatchSampler(
+        len(images), config.batch_size, seed=config.seed,
+        process_index=jax.process_index(), process_count=jax.process_count())
+    batches = sampler_lib.BatchIterator(images, labels, sampler)
+
+    image_shape = images.shape[1:]
+    networks = models.build(config.model, image_shape)
+    objective = objectives.build(config, networks, image_shape)
+    optimizers = state_lib.make_optimizers(config.optimizer, sorted(networks))
+    train_key = jax.random.fold_in(jax.random.key(config.seed), _TRAIN)
+
+    def train_step(state, batch):
+        rng = jax.random.fold_in(train_key, state.step)
+        params, opt_state, metrics = objective.update(
+            state.params, state.opt_state, optimizers, batch, rng)
+        new = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+        return new, metrics
+
+    rep = mesh_lib.replicated(mesh)
+    step_fn = jax.jit(
+        train_step,
+        in_shardings=(rep, mesh_lib.batch_sharding(mesh, batch_dim=1)),
+        out_shardings=(rep, rep),
+        donate_argnums=(0,),
+    )
+    sample_fn = jax.jit(objective.sample, out_shardings=rep)
+    return Experiment(config, mesh, objective, optimizers, batches, step_fn, sample_fn)

@@ -1,0 +1,39 @@
+"""The one explicit training state and the optimisers that update it."""
+
+import flax.struct
+import jax
+import optax
+
+from gendl.config import ConfigError
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything that changes during training. Randomness is derived from (seed, step),
+    and the data position from step, so this plus the config is an exact resume point."""
+
+    step: jax.Array  # int32 scalar: train steps done
+    params: dict  # {network name: params}
+    opt_state: dict  # {network name: optax state}
+
+
+def make_optimizer(cfg) -> optax.GradientTransformation:
+    if cfg.name != "adam":
+        raise ConfigError(f"Unknown config.optimizer.name={cfg.name!r}. Known: adam.")
+    tx = optax.adam(cfg.learning_rate, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+    if cfg.grad_clip_norm:
+        tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
+    return tx
+
+
+def make_optimizers(cfg, network_names) -> dict:
+    """One optimiser per network (same hyper-parameters), so e.g. a critic and a generator
+    keep separate Adam moments as in the papers."""
+    return {name: make_optimizer(cfg) for name in network_names}
+
+
+def init_state(objective, optimizers, rng) -> TrainState:
+    params = objective.init(rng)
+    opt_state = {name: optimizers[name].init(p) for name, p in params.items()}
+    return TrainState(step=jax.numpy.zeros((), jax.numpy.int32), params=params,
+                      opt_state=opt_state)

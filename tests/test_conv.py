@@ -1,0 +1,400 @@
+"""Exactness tests for the phase (space-to-depth / sub-pixel) convolutions in gendl.models.conv.
+
+The phase implementations must match the plain XLA formulation in the forward pass and in first-
+and second-order derivatives (the WGAN-GP penalty differentiates through the input-gradient), and
+must never emit an lhs-dilated convolution, since avoiding those is the whole point.
+"""
+
+import itertools
+import math
+import random
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gendl.models.conv import (
+    Conv,
+    ConvTranspose,
+    conv2d,
+    conv_transpose2d,
+)
+
+# Comparisons run in float64 so that a genuine indexing/phase mistake cannot hide inside float32
+# rounding slack; the float64 mode is scoped to these tests instead of set globally.
+TOL64 = dict(atol=1e-9, rtol=1e-9)
+
+SIZES = [1, 4, 5, 7, 8, 13, 28]
+KERNELS = [1, 2, 3, 4, 5]
+STRIDES = [1, 2, 3]
+PADDINGS = [0, 1, 2]
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def _sample(cases, n, seed):
+    # The full product is thousands of configurations and each costs a compile; a fixed random
+    # subset (plus hand-picked cases) keeps coverage broad while the file stays fast.
+    cases = sorted(set(cases))
+    return sorted(random.Random(seed).sample(cases, min(n, len(cases))))
+
+
+def _conv_cases():
+    all_cases = [
+        (h, w, k, s, p)
+        for h, w, k, s, p in itertools.product(SIZES, SIZES, KERNELS, STRIDES, PADDINGS)
+        if h + 2 * p >= k and w + 2 * p >= k and h <= 13 and w <= 13
+    ]
+    picked = [
+        (28, 28, 5, 2, 2),  # WGAN-GP MNIST discriminator, first layer
+        (7, 7, 5, 2, 2),  # last discriminator layer (odd input)
+        (5, 8, 4, 3, 1),  # non-square, K not a multiple of s
+        (1, 1, 1, 2, 0),  # 1x1 everything
+        (4, 13, 2, 2, 0),  # K == s
+        (13, 5, 3, 3, 2),  # K == s, odd sizes
+    ]
+    return picked + _sample(all_cases, 26, seed=0)
+
+
+def _conv_transpose_cases():
+    all_cases = [
+        (h, w, k, s, p, op)
+        for h, w, k, s, p, op in itertools.product(SIZES, SIZES, KERNELS, STRIDES, PADDINGS, [0, 1])
+        if op < s
+        and (h - 1) * s - 2 * p + k + op >= 1
+        and (w - 1) * s - 2 * p + k + op >= 1
+        and h <= 13
+        and w <= 13
+    ]
+    picked = [
+        (4, 4, 5, 2, 2, 1),  # WGAN-GP MNIST generator: 4x4 -> 8x8
+        (7, 7, 5, 2, 2, 1),  # 7x7 -> 14x14
+        (14, 14, 5, 2, 2, 1),  # 14x14 -> 28x28
+        (5, 8, 4, 3, 1, 2),  # non-square, output_padding = s - 1
+        (1, 1, 1, 2, 0, 1),  # output_padding beyond the kernel's reach: pure zero padding
+        (3, 4, 2, 2, 2, 0),  # padding crops more than one stride
+        (4, 13, 3, 3, 2, 0),  # K == s
+    ]
+    return picked + _sample(all_cases, 26, seed=1)
+
+
+def _inputs(rng, batch, h, w, k, cin, cout, dtype):
+    # numpy RNG: jax.random would compile a fresh sampler for every new shape.
+    x = rng.normal(size=(batch, h, w, cin)).astype(dtype)
+    kern = rng.normal(size=(k, k, cin, cout)).astype(dtype) / math.sqrt(k * k * cin)
+    return jnp.asarray(x), jnp.asarray(kern)
+
+
+def _derivatives(op):
+    """Forward, first-order and WGAN-GP-style second-order derivatives of ``op(x, w)``."""
+
+    def loss(x, w, r):
+        return jnp.sum(op(x, w) * r)
+
+    def penalty(x, w, r):
+        # Same structure as the gradient penalty: squared norm of the input-gradient.
+        return jnp.sum(jax.grad(loss)(x, w, r) ** 2)
+
+    def f(x, w, r):
+        gx, gw = jax.grad(loss, argnums=(0, 1))(x, w, r)
+        hx, hw = jax.grad(penalty, argnums=(0, 1))(x, w, r)
+        return dict(y=op(x, w), gx=gx, gw=gw, hx=hx, hw=hw)
+
+    return f
+
+
+# Compile time dominates these tests (execution is ~1 ms); the XLA backend optimisation level
+# does not change what is being computed, and dropping it more than halves compile time.
+_FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def _compare_impls(op, x, w, rng):
+    """Evaluates both implementations in one executable (one compile per case) and compares."""
+    y_shape = jax.eval_shape(lambda x, w: op(x, w, "xla"), x, w).shape
+    r = jnp.asarray(rng.normal(size=y_shape).astype(x.dtype))
+
+    def both(x, w, r):
+        return (
+            _derivatives(lambda x, w: op(x, w, "xla"))(x, w, r),
+            _derivatives(lambda x, w: op(x, w, "phase"))(x, w, r),
+        )
+
+    compiled = jax.jit(both).lower(x, w, r).compile(compiler_options=_FAST_COMPILE)
+    ref, got = compiled(x, w, r)
+    for name in ref:
+        chex.assert_equal_shape([got[name], ref[name]])
+        np.testing.assert_allclose(got[name], ref[name], err_msg=name, **TOL64)
+
+
+@pytest.mark.parametrize("h,w,k,s,p", _conv_cases())
+def test_conv2d_phase_matches_xla(x64, h, w, k, s, p):
+    rng = np.random.default_rng([h, w, k, s, p])
+    x, kern = _inputs(rng, 2, h, w, k, 3, 4, np.float64)
+    _compare_impls(lambda x, w, impl: conv2d(x, w, s, p, impl=impl), x, kern, rng)
+
+
+@pytest.mark.parametrize("h,w,k,s,p,op", _conv_transpose_cases())
+def test_conv_transpose2d_phase_matches_xla(x64, h, w, k, s, p, op):
+    rng = np.random.default_rng([h, w, k, s, p, op])
+    x, kern = _inputs(rng, 2, h, w, k, 3, 4, np.float64)
+    _compare_impls(lambda x, w, impl: conv_transpose2d(x, w, s, p, op, impl=impl), x, kern, rng)
+
+
+def test_rectangular_stride_padding_kernel(x64):
+    """Per-dimension stride/padding/kernel sizes are handled independently."""
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(size=(2, 9, 6, 3)))
+    kern = jnp.asarray(rng.normal(size=(3, 4, 3, 2)))
+    _compare_impls(lambda x, w, impl: conv2d(x, w, (2, 3), (1, 2), impl=impl), x, kern, rng)
+    _compare_impls(
+        lambda x, w, impl: conv_transpose2d(x, w, (3, 2), (2, 1), (1, 0), impl=impl),
+        x,
+        kern,
+        rng,
+    )
+
+
+def test_float32_mnist_shapes():
+    """The real layer shapes in float32 agree to float32 rounding."""
+    rng = np.random.default_rng(0)
+    for h, cin, cout in [(4, 16, 8), (7, 8, 4), (14, 4, 1)]:
+        x, kern = _inputs(rng, 3, h, h, 5, cin, cout, np.float32)
+        a, b = jax.jit(
+            lambda x, w: [conv_transpose2d(x, w, 2, 2, 1, impl=i) for i in ("xla", "phase")]
+        )(x, kern)
+        np.testing.assert_allclose(b, a, atol=1e-5, rtol=1e-4)
+    for h, cin, cout in [(28, 1, 8), (14, 8, 16), (7, 16, 8)]:
+        x, kern = _inputs(rng, 3, h, h, 5, cin, cout, np.float32)
+        a, b = jax.jit(lambda x, w: [conv2d(x, w, 2, 2, impl=i) for i in ("xla", "phase")])(x, kern)
+        np.testing.assert_allclose(b, a, atol=1e-5, rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------
+# Semantics pinned to PyTorch's definitions with direct loops
+# ------------------------------------------------------------------------------------------------
+
+
+def _np_conv_transpose(x, w, s, p, op):
+    """PyTorch ConvTranspose2d: y[o] += x[i] * w[k] whenever i*s + k - p == o (no flip)."""
+    n, h, wd, _ = x.shape
+    kh, kw, _, cout = w.shape
+    oh = (h - 1) * s - 2 * p + kh + op
+    ow = (wd - 1) * s - 2 * p + kw + op
+    y = np.zeros((n, oh, ow, cout))
+    for i, j, a, b in itertools.product(range(h), range(wd), range(kh), range(kw)):
+        oi, oj = i * s + a - p, j * s + b - p
+        if 0 <= oi < oh and 0 <= oj < ow:
+            y[:, oi, oj, :] += x[:, i, j, :] @ w[a, b]
+    return y
+
+
+def _np_conv(x, w, s, p):
+    """PyTorch Conv2d: y[o] = sum_k xpad[o*s + k] * w[k] (cross-correlation)."""
+    n, h, wd, _ = x.shape
+    kh, kw, _, cout = w.shape
+    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    oh = (h + 2 * p - kh) // s + 1
+    ow = (wd + 2 * p - kw) // s + 1
+    y = np.zeros((n, oh, ow, cout))
+    for i, j, a, b in itertools.product(range(oh), range(ow), range(kh), range(kw)):
+        y[:, i, j, :] += xp[:, i * s + a, j * s + b, :] @ w[a, b]
+    return y
+
+
+@pytest.mark.parametrize("impl", ["xla", "phase"])
+@pytest.mark.parametrize(
+    "h,w,k,s,p,op",
+    [(4, 4, 5, 2, 2, 1), (3, 5, 3, 2, 1, 0), (5, 2, 4, 3, 0, 2), (2, 3, 2, 1, 1, 0)],
+)
+def test_conv_transpose2d_matches_pytorch_definition(x64, impl, h, w, k, s, p, op):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, h, w, 3))
+    kern = rng.normal(size=(k, k, 3, 2))
+    got = jax.jit(lambda x, w: conv_transpose2d(x, w, s, p, op, impl=impl))(x, kern)
+    np.testing.assert_allclose(got, _np_conv_transpose(x, kern, s, p, op), **TOL64)
+
+
+@pytest.mark.parametrize("impl", ["xla", "phase"])
+@pytest.mark.parametrize("h,w,k,s,p", [(7, 7, 5, 2, 2), (6, 5, 3, 3, 1), (4, 5, 2, 2, 0)])
+def test_conv2d_matches_pytorch_definition(x64, impl, h, w, k, s, p):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, h, w, 3))
+    kern = rng.normal(size=(k, k, 3, 2))
+    got = jax.jit(lambda x, w: conv2d(x, w, s, p, impl=impl))(x, kern)
+    np.testing.assert_allclose(got, _np_conv(x, kern, s, p), **TOL64)
+
+
+# ------------------------------------------------------------------------------------------------
+# The property the speed-up depends on: no lhs-dilated convolution anywhere
+# ------------------------------------------------------------------------------------------------
+
+
+def _conv_params(jaxpr):
+    """All conv_general_dilated param dicts in a jaxpr, including nested (pjit, custom_*) ones."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "conv_general_dilated":
+            found.append(eqn.params)
+        for v in eqn.params.values():
+            for sub in v if isinstance(v, (list, tuple)) else [v]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    found.extend(_conv_params(inner))
+    return found
+
+
+def _all_derivative_convs(op, x, w):
+    y = jax.eval_shape(op, x, w)
+    r = jnp.ones(y.shape, y.dtype)
+    return _conv_params(jax.make_jaxpr(_derivatives(op))(x, w, r).jaxpr)
+
+
+def _has_dilation(params):
+    return any(d != 1 for d in params["lhs_dilation"]) or any(
+        d != 1 for d in params["rhs_dilation"]
+    )
+
+
+@pytest.mark.parametrize(
+    "kind,args",
+    [("conv", (5, 2, 2)), ("conv", (4, 3, 1)), ("tconv", (5, 2, 2, 1)), ("tconv", (3, 3, 1, 2))],
+)
+def test_phase_path_has_no_dilated_convolutions(kind, args):
+    k = args[0]
+    x = jnp.ones((2, 7, 6, 3))
+    w = jnp.ones((k, k, 3, 4))
+    if kind == "conv":
+        phase = lambda x, w: conv2d(x, w, *args[1:])
+        xla = lambda x, w: conv2d(x, w, *args[1:], impl="xla")
+    else:
+        phase = lambda x, w: conv_transpose2d(x, w, *args[1:])
+        xla = lambda x, w: conv_transpose2d(x, w, *args[1:], impl="xla")
+
+    convs = _all_derivative_convs(phase, x, w)
+    # forward + 2 first-order + >= 3 in the second-order pass
+    assert len(convs) >= 6
+    for params in convs:
+        assert not _has_dilation(params), params
+        assert tuple(params["window_strides"]) == (1, 1), params
+
+    # Sanity check that the inspection can see the slow pattern at all.
+    assert any(_has_dilation(p) for p in _all_derivative_convs(xla, x, w))
+
+
+# ------------------------------------------------------------------------------------------------
+# Flax modules
+# ------------------------------------------------------------------------------------------------
+
+
+def _shapes(module, x):
+    """(params shapes, output shape) without compiling anything: shapes are all we check here."""
+    variables = jax.eval_shape(module.init, jax.random.key(0), x)
+    y = jax.eval_shape(module.apply, variables, x)
+    return jax.tree.map(lambda a: a.shape, variables["params"]), y
+
+
+def test_wgan_gp_generator_and_discriminator_shapes():
+    h = jax.ShapeDtypeStruct((3, 4, 4, 16), jnp.float32)
+    params, h = _shapes(ConvTranspose(8, 5, stride=2, padding=2, output_padding=1), h)
+    assert params == {"kernel": (5, 5, 16, 8), "bias": (8,)}
+    chex.assert_shape(h, (3, 8, 8, 8))
+
+    h = jax.ShapeDtypeStruct((3, 7, 7, 8), jnp.float32)  # the generator crops 8x8 to 7x7
+    _, h = _shapes(ConvTranspose(4, 5, stride=2, padding=2, output_padding=1), h)
+    chex.assert_shape(h, (3, 14, 14, 4))
+    _, img = _shapes(ConvTranspose(1, 5, stride=2, padding=2, output_padding=1), h)
+    chex.assert_shape(img, (3, 28, 28, 1))
+
+    d = img
+    for feats, size in [(4, 14), (8, 7), (16, 4)]:
+        params, d = _shapes(Conv(feats, 5, stride=2, padding=2), d)
+        chex.assert_shape(d, (3, size, size, feats))
+    assert params == {"kernel": (5, 5, 8, 16), "bias": (16,)}
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        Conv(4, 5, stride=2, padding=2),
+        ConvTranspose(4, 5, stride=2, padding=2, output_padding=1),
+    ],
+)
+def test_modules_default_to_phase_path(module):
+    x = jnp.ones((2, 7, 7, 3))
+    variables = jax.jit(module.init)(jax.random.key(0), x)
+
+    def loss(params, x):
+        return jnp.sum(module.apply({"params": params}, x) ** 2)
+
+    jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=(0, 1)))(variables["params"], x)
+    convs = _conv_params(jaxpr.jaxpr)
+    assert convs and not any(_has_dilation(p) for p in convs)
+
+    slow = module.clone(impl="xla")
+    y_fast = jax.jit(module.apply)(variables, x)
+    y_slow = jax.jit(slow.apply)(variables, x)
+    np.testing.assert_allclose(y_fast, y_slow, atol=1e-5, rtol=1e-5)
+
+
+def test_modules_match_functional_api_and_leading_batch_dims():
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 5, 5, 3)), jnp.float32)
+    m = ConvTranspose(4, 3, stride=2, padding=1, output_padding=1)
+    v = jax.jit(m.init)(jax.random.key(0), x)
+    p = v["params"]
+
+    @jax.jit
+    def both(v, x):
+        ref = conv_transpose2d(x.reshape(6, 5, 5, 3), p["kernel"], 2, 1, 1) + p["bias"]
+        return m.apply(v, x), ref.reshape(2, 3, 10, 10, 4)
+
+    y, ref = both(v, x)
+    np.testing.assert_allclose(y, ref, atol=1e-6)
+
+    params, y = _shapes(Conv(4, 3, stride=2, padding=1, use_bias=False), x)
+    assert params == {"kernel": (3, 3, 3, 4)}
+    chex.assert_shape(y, (2, 3, 3, 3, 4))
+
+
+@pytest.mark.parametrize(
+    "module,fan_in",
+    [
+        (Conv(64, 5, stride=2, padding=2), 5 * 5 * 32),  # Cin * K * K
+        (ConvTranspose(64, 5, stride=2, padding=2), 5 * 5 * 64),  # Cout * K * K (PyTorch quirk)
+    ],
+)
+def test_default_init_matches_pytorch(module, fan_in):
+    params = jax.jit(module.init)(jax.random.key(0), jnp.ones((1, 8, 8, 32)))["params"]
+    bound = 1.0 / math.sqrt(fan_in)
+    for name in ("kernel", "bias"):
+        v = np.asarray(params[name])
+        assert np.all(np.abs(v) <= bound), name
+    # Uniform on [-b, b]: the kernel (51200 samples) should essentially reach the bound, and its
+    # std should be b / sqrt(3).
+    k = np.asarray(params["kernel"])
+    assert np.abs(k).max() > 0.99 * bound
+    np.testing.assert_allclose(k.std(), bound / math.sqrt(3), rtol=0.02)
+
+
+def test_custom_initializers_are_used():
+    m = Conv(2, 3, kernel_init=jax.nn.initializers.zeros, bias_init=jax.nn.initializers.ones)
+    params = jax.jit(m.init)(jax.random.key(0), jnp.ones((1, 5, 5, 1)))["params"]
+    assert np.all(params["kernel"] == 0) and np.all(params["bias"] == 1)
+
+
+def test_invalid_arguments():
+    x = jnp.ones((1, 4, 4, 2))
+    w = jnp.ones((3, 3, 2, 2))
+    with pytest.raises(ValueError):
+        conv2d(x, w, 2, 1, impl="fft")
+    with pytest.raises(ValueError):
+        conv2d(x, w, 0, 1)
+    with pytest.raises(ValueError):
+        conv_transpose2d(x, w, 2, -1)
+    with pytest.raises(ValueError):
+        conv2d(jnp.ones((4, 4, 2)), w)

@@ -1,0 +1,61 @@
+"""Network shapes and sizes."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import ml_collections
+import pytest
+
+from gendl import models
+
+DIM = 64
+
+
+def _count(params):
+    return sum(x.size for x in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+def test_wgan_gp_networks_shapes(batch):
+    cfg = ml_collections.ConfigDict({"name": "dcgan28", "dim": 8, "z_dim": 128})
+    nets = models.build(cfg, (28, 28, 1))
+    z = jnp.zeros((batch, 128))
+    g_params = nets["generator"].init(jax.random.key(0), z)["params"]
+    x = nets["generator"].apply({"params": g_params}, jax.random.normal(jax.random.key(1), z.shape))
+    chex.assert_shape(x, (batch, 28, 28, 1))
+    assert float(x.min()) > 0.0 and float(x.max()) < 1.0  # sigmoid output
+    d_params = nets["critic"].init(jax.random.key(2), x)["params"]
+    chex.assert_shape(nets["critic"].apply({"params": d_params}, x), (batch,))
+
+
+def test_wgan_gp_networks_match_paper_parameter_count():
+    # The paper's networks (and torch_ref.py's): count every weight and bias by hand.
+    cfg = ml_collections.ConfigDict({"name": "dcgan28", "dim": DIM, "z_dim": 128})
+    nets = models.build(cfg, (28, 28, 1))
+    g = jax.eval_shape(lambda: nets["generator"].init(jax.random.key(0), jnp.zeros((1, 128))))
+    d = jax.eval_shape(lambda: nets["critic"].init(jax.random.key(0), jnp.zeros((1, 28, 28, 1))))
+    conv = lambda cin, cout: cin * cout * 25 + cout
+    want_g = (128 * 64 * DIM + 64 * DIM) + conv(4 * DIM, 2 * DIM) + conv(2 * DIM, DIM) + conv(DIM, 1)
+    want_d = conv(1, DIM) + conv(DIM, 2 * DIM) + conv(2 * DIM, 4 * DIM) + (64 * DIM + 1)
+    assert _count(g["params"]) == want_g
+    assert _count(d["params"]) == want_d
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+def test_vae_shapes(batch):
+    cfg = ml_collections.ConfigDict({"name": "mlp_vae", "hidden": 400, "latent_dim": 20})
+    net = models.build(cfg, (28, 28, 1))["vae"]
+    x, eps = jnp.zeros((batch, 28, 28, 1)), jnp.zeros((batch, 20))
+    params = net.init(jax.random.key(0), x, eps)["params"]
+    logits, mean, logvar = net.apply({"params": params}, x, eps)
+    chex.assert_shape(logits, (batch, 28, 28, 1))
+    chex.assert_shape([mean, logvar], (batch, 20))
+    assert _count(params) == (784 * 400 + 400) + 2 * (400 * 20 + 20) + (20 * 400 + 400) + (
+        400 * 784 + 784)
+
+
+def test_unknown_model_name_is_a_config_error():
+    from gendl.config import ConfigError
+
+    with pytest.raises(ConfigError, match="Known models"):
+        models.build(ml_collections.ConfigDict({"name": "dcgan"}), (28, 28, 1))

@@ -29,11 +29,13 @@ What orbax cannot protect against is damage after the fact (a file deleted or tr
 a disk or filesystem fault, an interrupted rsync). ``restore()`` therefore validates each
 candidate checkpoint, newest first:
 
-1. its ``state/_METADATA`` must be readable, and its tree (key paths), shapes and dtypes must match
-   ``abstract_state`` exactly; a difference is reported as a structure mismatch (the model or
-   config changed), not as corruption;
-2. the arrays and the ``meta`` JSON must restore without error (tensorstore reports a deleted data
-   file as NOT_FOUND, a truncated one as OUT_OF_RANGE/DATA_LOSS).
+1. its metadata must be readable: ``state/_METADATA`` and, through the OCDBT manifest and
+   ``d/`` files, each array's zarr metadata (so a deleted or truncated data file already shows
+   up here: tensorstore reports NOT_FOUND, OUT_OF_RANGE or DATA_LOSS);
+2. its tree (key paths), shapes and dtypes must match ``abstract_state`` exactly; a difference is
+   reported as a structure mismatch (the model or config changed), not as corruption. orbax
+   itself would fail on some of these only with a generic error and silently cast a dtype;
+3. the arrays and the ``meta`` JSON must then restore without error.
 
 A checkpoint that fails is logged as a WARNING naming the step and the reason, and the previous one
 is tried. Unreadable checkpoints are not deleted or moved when they are detected: the cause may be
@@ -47,6 +49,7 @@ a checkpoint found unreadable by this process and saves it again, the unreadable
 from __future__ import annotations
 
 import gc
+import json
 import logging as py_logging
 import sys
 import time
@@ -63,7 +66,7 @@ _STATE = "state"
 _META = "meta"
 
 # How many individual differences a structure-mismatch message lists before summarising.
-_MAX_LISTED_DIFFERENCES = 4
+_MAX_LISTED_DIFFERENCES = 3
 
 
 class CheckpointError(RuntimeError):
@@ -89,7 +92,7 @@ class Checkpointer:
 
     def __init__(
         self,
-        directory: str | epath.PathLike,
+        directory: epath.PathLike,
         *,
         save_every_steps: int,
         keep: int,
@@ -185,12 +188,16 @@ class Checkpointer:
         still cannot change. Only the write to storage runs in the background.
         """
         step = int(step)
+        if not force and not self.should_save(step):
+            return False
         replacing = step in self._unreadable and step in self._manager.all_steps()
         if not replacing and step in self._manager.all_steps():
             logging.info("A checkpoint for step %d already exists; not saving it again.", step)
             return False
-        if not force and not self.should_save(step):
-            return False
+        meta = dict(meta)
+        # orbax serializes `meta` in its background thread, where e.g. a numpy integer would
+        # surface much later as a failed write; fail here, with the caller's traceback.
+        json.dumps(meta)
         if replacing:
             logging.warning(
                 "Replacing the unreadable checkpoint at step %d in %s (%s) with a new one.",
@@ -202,7 +209,7 @@ class Checkpointer:
             self._manager.wait_until_finished()
             self._manager.delete(step)
         args = ocp.args.Composite(
-            **{_STATE: ocp.args.StandardSave(state), _META: ocp.args.JsonSave(dict(meta))}
+            **{_STATE: ocp.args.StandardSave(state), _META: ocp.args.JsonSave(meta)}
         )
         try:
             # force=True: the decision was made above, with the unreadable-checkpoint exceptions
@@ -287,33 +294,28 @@ class Checkpointer:
                     # Even `raise ... from None` keeps the original error as __context__, and
                     # its traceback would keep the failed read coroutines alive.
                     failure.__context__ = None
-                    echo.collect()
+                    if not failure.mismatch:
+                        echo.collect()
                 else:
                     failure = None
                 # Every process must take the same branch, or the next orbax call deadlocks.
                 if _all_processes_agree(failure is None):
-                    if failures:
-                        logging.warning(
-                            "Resuming from checkpoint step %d; newer unreadable checkpoint(s) at "
-                            "step(s) %s are left in %s.",
-                            candidate,
-                            _fmt_steps([s for s, _ in failures]),
-                            self._directory,
-                        )
+                    self._log_skipped(failures, candidate)
                     return result[0], result[1], candidate
                 if failure is None:
                     failure = _Unusable("another process could not read it", mismatch=False)
                 failures.append((candidate, failure))
                 if not failure.mismatch:
                     self._unreadable[candidate] = failure.reason
-                if step is None and i + 1 < len(candidates):
-                    what = "does not match the model" if failure.mismatch else "is unreadable"
+                # A mismatch is only logged if an older checkpoint turns out usable: after a
+                # config change every checkpoint mismatches, and the error says it all.
+                if step is None and i + 1 < len(candidates) and not failure.mismatch:
                     logging.warning(
-                        "Checkpoint at step %d in %s %s (%s); falling back to the previous "
-                        "checkpoint (step %d). The checkpoint is left in place.",
+                        "Checkpoint at step %d in %s is unreadable, corrupt or incomplete (%s); "
+                        "falling back to the previous checkpoint (step %d). The checkpoint is "
+                        "left in place.",
                         candidate,
                         self._directory,
-                        what,
                         failure.reason,
                         candidates[i + 1],
                     )
@@ -326,7 +328,7 @@ class Checkpointer:
             item_metadata = self._manager.metadata(step).item_metadata
             tree_metadata = item_metadata.get(_STATE) if item_metadata is not None else None
         except Exception as e:
-            raise _Unusable(_short(e), mismatch=False) from None
+            raise _Unusable(_short(e, self._directory), mismatch=False) from None
         if tree_metadata is None:
             raise _Unusable(
                 f"its '{_STATE}' item or state/_METADATA file is missing", mismatch=False
@@ -343,10 +345,29 @@ class Checkpointer:
             restored = self._manager.restore(step, args=args)
             state, meta = restored[_STATE], restored[_META]
         except Exception as e:
-            raise _Unusable(_short(e), mismatch=False) from None
+            raise _Unusable(_short(e, self._directory), mismatch=False) from None
         if not isinstance(meta, dict):
             raise _Unusable(f"its '{_META}' item is not a JSON object", mismatch=False)
         return state, meta
+
+    def _log_skipped(self, failures: list[tuple[int, _Unusable]], restored_step: int) -> None:
+        for step, failure in failures:
+            if failure.mismatch:
+                logging.warning(
+                    "Checkpoint at step %d in %s does not match the model (%s); skipped and "
+                    "left in place.",
+                    step,
+                    self._directory,
+                    failure.reason,
+                )
+        if failures:
+            logging.warning(
+                "Resuming from checkpoint step %d; the newer checkpoint(s) at step(s) %s were "
+                "skipped and are left in %s.",
+                restored_step,
+                _fmt_steps([s for s, _ in failures]),
+                self._directory,
+            )
 
     def _explain_failures(self, failures: list[tuple[int, _Unusable]]) -> str:
         tried = _fmt_failures(failures)
@@ -434,10 +455,13 @@ def _fmt_steps(steps: list[int]) -> str:
     return ", ".join(str(s) for s in steps) if steps else "none"
 
 
-def _short(e: BaseException, limit: int = 300) -> str:
-    """One line of an exception: tensorstore errors append kilobytes of JSON spec."""
+def _short(e: BaseException, root: epath.Path | None = None, limit: int = 240) -> str:
+    """One line of an exception: tensorstore errors append kilobytes of JSON spec, and name
+    files by absolute path (made relative to ``root``, which the message names anyway)."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     text = text.split(" [tensorstore_spec", 1)[0]
+    if root is not None:
+        text = text.replace(f"{root}/", "")
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"{type(e).__name__}: {text}" if text else type(e).__name__

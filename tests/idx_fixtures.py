@@ -76,7 +76,9 @@ def write_cifar10_archive(
     folder.mkdir(parents=True, exist_ok=True)
     with tarfile.open(folder / CIFAR10_ARCHIVE, "w:gz") as tar:
         for name, (images, labels) in batches.items():
-            _add_member(tar, f"cifar-10-batches-py/{name}", _cifar_batch_bytes(name, images, labels))
+            _add_member(
+                tar, f"cifar-10-batches-py/{name}", _cifar_batch_bytes(name, images, labels)
+            )
         _add_member(tar, "cifar-10-batches-py/readme.html", b"<html></html>")
     train = [batches[f"data_batch_{i}"] for i in range(1, 6)]
     expected = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -40,21 +41,31 @@ MESH = Mesh(np.array(jax.devices()[:1]), ("data",))
 REPLICATED = NamedSharding(MESH, P())
 
 
-def make_state(step: int, *, hidden: int = 8, seed: int = 0) -> TrainState:
-    """A real TrainState: MLP params plus adam state after one update (count=1, mu/nu != 0)."""
+@functools.partial(jax.jit, static_argnames="hidden")
+def _init_params_and_adam_state(key, hidden):
+    """MLP params plus adam state after one update (count=1, mu/nu != 0), in one compiled call:
+    op-by-op dispatch of the same would dominate the test runtime."""
+    init_key, data_key = jax.random.split(key)
     model = MLP(hidden)
-    x = jax.random.normal(jax.random.key(seed + 1), (5, 4))
-    params = {"mlp": model.init(jax.random.key(seed), x)["params"]}
+    x = jax.random.normal(data_key, (5, 4))
+    params = model.init(init_key, x)["params"]
     tx = optax.adam(1e-2)
-    opt_state = {"mlp": tx.init(params["mlp"])}
+    opt_state = tx.init(params)
 
     def loss(p):
         return jnp.mean(model.apply({"params": p}, x) ** 2)
 
-    grads = jax.grad(loss)(params["mlp"])
-    updates, opt_state["mlp"] = tx.update(grads, opt_state["mlp"], params["mlp"])
-    params = {"mlp": optax.apply_updates(params["mlp"], updates)}
-    state = TrainState(step=jnp.asarray(step, jnp.int32), params=params, opt_state=opt_state)
+    updates, opt_state = tx.update(jax.grad(loss)(params), opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+
+@functools.cache
+def make_state(step: int, *, hidden: int = 8, seed: int = 0) -> TrainState:
+    """A real TrainState; cached, so callers must not donate it."""
+    params, opt_state = _init_params_and_adam_state(jax.random.key(seed), hidden)
+    state = TrainState(
+        step=jnp.asarray(step, jnp.int32), params={"mlp": params}, opt_state={"mlp": opt_state}
+    )
     return jax.device_put(state, REPLICATED)
 
 
@@ -105,6 +116,7 @@ CORRUPTIONS = {
     "delete tree metadata": lambda d: (d / "state" / "_METADATA").unlink(),
     "delete meta json": lambda d: (d / "meta" / "metadata").unlink(),
     "empty step dir": lambda d: [shutil.rmtree(d), d.mkdir()],
+    "truncate every file": lambda d: [truncate(p) for p in d.rglob("*") if p.is_file()],
 }
 
 
@@ -243,6 +255,7 @@ def test_all_checkpoints_corrupt_raises(ckpt_dir):
 )
 def test_structure_mismatch_raises_with_new_workdir_advice(ckpt_dir, caplog, change):
     save_steps(ckpt_dir, [2, 4])
+    caplog.set_level(logging.WARNING)
     if change == "wider hidden layer":
         other = make_state(0, hidden=16)
         expected_detail = "params/mlp/Dense_0/kernel has shape (4, 8) float32 in the checkpoint"
@@ -263,6 +276,22 @@ def test_structure_mismatch_raises_with_new_workdir_advice(ckpt_dir, caplog, cha
     assert "use a new --workdir" in msg
     assert expected_detail in msg
     assert "could be read" not in msg  # not reported as corruption
+    # The error alone explains it; no per-step "falling back" warnings before it.
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [w for w in warnings if "step 4" in w], warnings
+
+
+def test_mismatching_latest_is_skipped_when_an_older_one_matches(ckpt_dir, caplog):
+    save_steps(ckpt_dir, [2])
+    with Checkpointer(ckpt_dir, save_every_steps=2, keep=5) as ckpt:
+        assert ckpt.save(4, make_state(4, hidden=16), meta_for(4))
+    caplog.set_level(logging.WARNING)
+    with Checkpointer(ckpt_dir, save_every_steps=2, keep=5) as ckpt:
+        restored, _, step = ckpt.restore(abstract(make_state(0)))
+    assert step == 2
+    assert_bitwise_equal(restored, make_state(2, seed=2))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("step 4" in w and "does not match the model" in w for w in warnings), warnings
 
 
 def test_explicit_step(ckpt_dir):
@@ -300,7 +329,7 @@ def test_leftover_tmp_dir_from_killed_save_is_harmless(ckpt_dir):
 
 
 def test_async_save_survives_donation_of_the_saved_buffers(ckpt_dir):
-    state = make_state(3, seed=3)
+    state = jax.tree.map(jnp.copy, make_state(3, seed=3))  # not the cached one: it is donated
     expected = jax.tree.map(lambda a: np.array(a, copy=True), state)
     train_step = jax.jit(lambda s: jax.tree.map(lambda a: a * 0 + 1, s), donate_argnums=0)
     with Checkpointer(ckpt_dir, save_every_steps=3, keep=2, async_save=True) as ckpt:

@@ -15,7 +15,10 @@ import logging
 import os
 import pathlib
 import pickle
+import socket
 import tarfile
+import urllib.parse
+import urllib.request
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
@@ -63,7 +66,7 @@ class DownloadFailedError(DataError):
     """
 
 
-class _OriginalFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class OriginalFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Finds the original files in ``<manual_dir>/<name>/`` or downloads them."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -90,13 +93,14 @@ class _OriginalFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=T
         folder = self._manual_folder(dl_manager)
         if folder is not None:
             return self._manual_files(folder)
+        _check_hosts_resolve(self.URLS.values())
         try:
             with _quiet_retries():
                 paths = dl_manager.download(self.URLS)
         # Network failures arrive as many types (requests, DownloadError, checksum errors);
         # all mean the same to the user and are kept as the cause.
         except Exception as err:
-            raise DownloadFailedError(f"Downloading the {self.name} files failed: {err}") from err
+            raise DownloadFailedError(str(err)) from err
         return {key: os.fspath(path) for key, path in paths.items()}
 
     def _manual_folder(self, dl_manager: tfds.download.DownloadManager) -> pathlib.Path | None:
@@ -119,6 +123,23 @@ class _OriginalFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=T
                 "folder to let TFDS download all of them."
             )
         return {key: os.fspath(path) for key, path in paths.items()}
+
+
+def _check_hosts_resolve(urls: Iterable[str]) -> None:
+    """Fails fast when the download hosts cannot be resolved (typically: no internet).
+
+    Otherwise TFDS retries each file with exponential backoff, about 3.5 minutes, before it
+    gives up. Behind a proxy the proxy resolves the hosts, so there is nothing to check.
+    """
+    proxies = urllib.request.getproxies()
+    for url in urls:
+        parts = urllib.parse.urlsplit(url)
+        if proxies.get(parts.scheme):
+            continue
+        try:
+            socket.getaddrinfo(parts.hostname, parts.port or parts.scheme)
+        except OSError as err:  # socket.gaierror
+            raise DownloadFailedError(f"cannot resolve the host {parts.hostname} ({err})") from err
 
 
 @contextlib.contextmanager
@@ -145,7 +166,7 @@ def _idx_urls(base_url: str) -> dict[str, str]:
     return {key: base_url + name for key, name in names.items()}
 
 
-class _IdxBuilder(_OriginalFilesBuilder, skip_registration=True):
+class _IdxBuilder(OriginalFilesBuilder, skip_registration=True):
     """(Fashion-)MNIST: four gzip IDX files, 28x28 grayscale images, 10 classes."""
 
     _DESCRIPTION: ClassVar[str]
@@ -178,7 +199,9 @@ class _IdxBuilder(_OriginalFilesBuilder, skip_registration=True):
 class MnistBuilder(_IdxBuilder, skip_registration=True):
     name = "mnist"
     # The mirror TFDS's own mnist builder downloads from.
-    URLS: ClassVar[dict[str, str]] = _idx_urls("https://storage.googleapis.com/cvdf-datasets/mnist/")
+    URLS: ClassVar[dict[str, str]] = _idx_urls(
+        "https://storage.googleapis.com/cvdf-datasets/mnist/"
+    )
     _DESCRIPTION = "The MNIST database of handwritten digits."
     _HOMEPAGE = "http://yann.lecun.com/exdb/mnist/"
     _CITATION = _MNIST_CITATION
@@ -194,7 +217,7 @@ class FashionMnistBuilder(_IdxBuilder, skip_registration=True):
     _CITATION = _FASHION_MNIST_CITATION
 
 
-class Cifar10Builder(_OriginalFilesBuilder, skip_registration=True):
+class Cifar10Builder(OriginalFilesBuilder, skip_registration=True):
     """CIFAR-10 from the python-version archive: pickled batches of 10000 CHW images."""
 
     name = "cifar10"
@@ -231,7 +254,7 @@ class Cifar10Builder(_OriginalFilesBuilder, skip_registration=True):
         yield from _examples(images, labels)
 
 
-DATASETS: dict[str, type[_OriginalFilesBuilder]] = {
+DATASETS: dict[str, type[OriginalFilesBuilder]] = {
     cls.name: cls for cls in (MnistBuilder, FashionMnistBuilder, Cifar10Builder)
 }
 
@@ -262,7 +285,7 @@ def _image_info(
 
 
 def _examples(images: np.ndarray, labels: np.ndarray) -> Iterator[tuple[int, dict]]:
-    for i, (image, label) in enumerate(zip(images, labels)):
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
         yield i, {"image": image, "label": int(label)}
 
 
@@ -299,7 +322,9 @@ def _parse_cifar_batch(fobj: Any, archive: str, name: str) -> tuple[np.ndarray, 
         batch = _NumpyOnlyUnpickler(fobj, encoding="bytes").load()
         data, labels = batch[b"data"], np.asarray(batch[b"labels"])
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as err:
-        raise corrupt_file_error(archive, f"its member {name} is not a CIFAR batch ({err})") from err
+        raise corrupt_file_error(
+            archive, f"its member {name} is not a CIFAR batch ({err})"
+        ) from err
     if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2):
         raise corrupt_file_error(archive, f"{name}[b'data'] is not a 2-D uint8 array")
     if data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):

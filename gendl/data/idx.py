@@ -51,11 +51,12 @@ def _gunzip(path: str | os.PathLike) -> bytes:
 def _parse_header(raw: bytes, *, ndim: int, path: str | os.PathLike) -> tuple[int, ...]:
     header_size = 4 + 4 * ndim
     if len(raw) < header_size:
-        raise corrupt_file_error(path, f"it is only {len(raw)} bytes long, shorter than an IDX header")
+        raise corrupt_file_error(
+            path, f"it is only {len(raw)} bytes long, shorter than an IDX header"
+        )
     zero, dtype_code, file_ndim = struct.unpack_from(">HBB", raw)
     if zero != 0 or dtype_code != _UBYTE or file_ndim != ndim:
         magic = raw[:4].hex()
         want = f"0000{_UBYTE:02x}{ndim:02x}"
         raise corrupt_file_error(path, f"its magic number is 0x{magic}, expected 0x{want}")
     return struct.unpack_from(f">{ndim}I", raw, 4)
-

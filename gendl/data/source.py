@@ -13,9 +13,14 @@ import fcntl
 import os
 import pathlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import tensorflow_datasets as tfds
+
+    from gendl.data import builders
 
 
 class DataError(RuntimeError):
@@ -63,7 +68,7 @@ def prepare(
     *,
     manual_dir: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
-) -> Any:
+) -> "tfds.core.DatasetBuilder":
     """Prepares `name` (once) under ``<data_dir>/gendl`` and returns its TFDS builder.
 
     manual_dir: folder holding ``<name>/<original files>``; default env GENDL_MANUAL_DIR. When
@@ -79,7 +84,9 @@ def prepare(
     root = gendl_data_dir(data_dir)
     tfds.disable_progress_bar()
     builder = builder_cls(data_dir=os.fspath(root), file_format="array_record")
-    if builder.is_prepared():
+    # TFDS renames the finished dataset into place, so its folder exists only when complete.
+    # (`builder.is_prepared()` would log a warning whenever it is not.)
+    if builder.data_path.exists():
         return builder
     # Several processes (hosts on one machine, pytest-xdist workers) may prepare at once. TFDS
     # writes into an incomplete.* dir and renames it at the end, so the last one to finish
@@ -95,9 +102,9 @@ def prepare(
         try:
             builder.download_and_prepare(download_config=config)
         except builders.DownloadFailedError as err:
-            raise DataNotFoundError(
-                _not_found_message(builder_cls, manual_dir, root, err)
-            ) from err.__cause__
+            raise DataNotFoundError(_not_found_message(builder_cls, manual_dir, root, err)) from (
+                err.__cause__ or err
+            )
     return builder
 
 
@@ -123,7 +130,7 @@ def supported_datasets() -> tuple[str, ...]:
     return tuple(builders.DATASETS)
 
 
-def _builder_cls(name: str) -> Any:
+def _builder_cls(name: str) -> "type[builders.OriginalFilesBuilder]":
     from gendl.data import builders
 
     if name not in builders.DATASETS:
@@ -146,20 +153,23 @@ def _exclusive_lock(path: pathlib.Path) -> Iterator[None]:
 
 
 def _not_found_message(
-    builder_cls: Any, manual_dir: pathlib.Path | None, root: pathlib.Path, err: Exception
+    builder_cls: "type[builders.OriginalFilesBuilder]",
+    manual_dir: pathlib.Path | None,
+    root: pathlib.Path,
+    err: Exception,
 ) -> str:
     name = builder_cls.name
     files = ", ".join(builder_cls.file_names().values())
     if manual_dir is None:
-        looked = f"No manual dir is set ({MANUAL_DIR_ENV} is unset), so gendl looked for no local copy"
+        looked = f"{MANUAL_DIR_ENV} is unset, so gendl looked for no local copy of"
     else:
-        looked = f"gendl looked for its original files ({files}) in {manual_dir / name} and found none"
+        looked = f"gendl found nothing in {manual_dir / name}, where it looked for"
     return (
-        f"Dataset {name!r} is not available. {looked}, and downloading them failed: "
-        f"{err.__cause__ or err}. Either (a) set {MANUAL_DIR_ENV} (or --config.data.manual_dir) "
-        f"to a folder that holds {name}/ with the files {files}, or (b) run once with internet "
-        f"access so TFDS downloads them from {_download_location(builder_cls.URLS)} "
-        f"(the prepared data is then kept in {root})."
+        f"Dataset {name!r} is not available: {looked} its original files ({files}), and "
+        f"downloading them failed: {err}. Either (a) set {MANUAL_DIR_ENV} (or "
+        f"--config.data.manual_dir) to a folder that holds {name}/ with these files, or (b) run "
+        f"once with internet access so TFDS downloads them from "
+        f"{_download_location(builder_cls.URLS)} (the prepared data is then kept in {root})."
     )
 
 
@@ -171,7 +181,7 @@ def _download_location(urls: dict[str, str]) -> str:
     return ", ".join(sorted(folders))
 
 
-def _read_split(builder: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_split(builder: "tfds.core.DatasetBuilder", split: str) -> tuple[np.ndarray, np.ndarray]:
     source = builder.as_data_source(split=split)
     num_examples = len(source)
     images = np.empty((num_examples, *builder.info.features["image"].shape), np.uint8)

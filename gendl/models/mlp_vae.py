@@ -1,5 +1,7 @@
 """MLP encoder and decoder of the classic VAE (Kingma & Welling 2014): 784-400-20, ReLU."""
 
+import math
+
 import flax.linen as nn
 import jax.numpy as jnp
 
@@ -25,7 +27,7 @@ class BernoulliDecoder(nn.Module):
     @nn.compact
     def __call__(self, z):
         h = nn.relu(nn.Dense(self.hidden, name="hidden")(z))
-        logits = nn.Dense(int(jnp.prod(jnp.array(self.image_shape))), name="logits")(h)
+        logits = nn.Dense(math.prod(self.image_shape), name="logits")(h)
         return logits.reshape(z.shape[0], *self.image_shape)
 
 

@@ -21,6 +21,7 @@ import optax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from gendl import cli
 from gendl.config import ConfigError
 from gendl.data.source import DataError
 from gendl.training import experiment as experiment_lib
@@ -101,4 +102,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)

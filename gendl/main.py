@@ -9,6 +9,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from gendl import checkpointing
+from gendl import cli
 from gendl.config import ConfigError
 from gendl.data.source import DataError
 from gendl.monitoring import console
@@ -43,7 +44,7 @@ def main(argv):
 
 
 def run():
-    app.run(lambda argv: sys.exit(main(argv)))
+    app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":

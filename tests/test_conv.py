@@ -158,6 +158,14 @@ def test_rectangular_stride_padding_kernel(x64):
         kern,
         rng,
     )
+    # A stride of 1 in one dim only still takes the phase path (one phase along that dim).
+    _compare_impls(lambda x, w, impl: conv2d(x, w, (1, 2), (2, 0), impl=impl), x, kern, rng)
+    _compare_impls(
+        lambda x, w, impl: conv_transpose2d(x, w, (2, 1), (0, 2), (1, 0), impl=impl),
+        x,
+        kern,
+        rng,
+    )
 
 
 def test_float32_mnist_shapes():
@@ -287,6 +295,31 @@ def test_phase_path_has_no_dilated_convolutions(kind, args):
     assert any(_has_dilation(p) for p in _all_derivative_convs(xla, x, w))
 
 
+def test_phase_path_is_reverse_mode_only():
+    """Documented limitation of the custom-VJP core: forward-mode needs impl="xla"."""
+    x = jnp.ones((1, 5, 5, 2))
+    w = jnp.ones((3, 3, 2, 2))
+    jax.jvp(lambda x: conv2d(x, w, 2, 1, impl="xla"), (x,), (x,))
+    with pytest.raises(TypeError, match="forward-mode"):
+        jax.jvp(lambda x: conv2d(x, w, 2, 1, impl="phase"), (x,), (x,))
+
+
+def test_vmap_over_phase_path():
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.normal(size=(3, 2, 6, 6, 2)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(3, 3, 3, 2, 4)), jnp.float32)
+
+    @jax.jit
+    def both(x, w):
+        def f(impl):
+            return jax.vmap(jax.grad(lambda x, w: jnp.sum(conv2d(x, w, 2, 1, impl=impl) ** 2), 1))
+
+        return f("phase")(x, w), f("xla")(x, w)
+
+    got, ref = both(x, w)
+    np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4)
+
+
 # ------------------------------------------------------------------------------------------------
 # Flax modules
 # ------------------------------------------------------------------------------------------------
@@ -337,8 +370,7 @@ def test_modules_default_to_phase_path(module):
     assert convs and not any(_has_dilation(p) for p in convs)
 
     slow = module.clone(impl="xla")
-    y_fast = jax.jit(module.apply)(variables, x)
-    y_slow = jax.jit(slow.apply)(variables, x)
+    y_fast, y_slow = jax.jit(lambda v, x: (module.apply(v, x), slow.apply(v, x)))(variables, x)
     np.testing.assert_allclose(y_fast, y_slow, atol=1e-5, rtol=1e-5)
 
 

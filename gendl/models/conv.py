@@ -1,7 +1,8 @@
 """Exact convolution layers that avoid input-dilated convolutions.
 
-XLA:CPU lowers convolutions with lhs (input) dilation 10-30x slower than an ordinary
-stride-1 convolution of the same arithmetic size. Such convolutions appear in
+XLA:CPU can run convolutions with lhs (input) dilation 10-50x slower than an ordinary stride-1
+convolution of the same arithmetic size (how much depends on the shapes). Such convolutions
+appear in
 
 * the forward pass of a strided transposed convolution,
 * the input-gradient of a strided convolution,
@@ -10,9 +11,9 @@ stride-1 convolution of the same arithmetic size. Such convolutions appear in
 and, through the WGAN-GP gradient penalty, in second-order derivatives as well. The "phase"
 implementations below are exact algebraic rewrites (space-to-depth for strided convolutions,
 sub-pixel / depth-to-space for transposed ones) that express everything as a single stride-1,
-undilated convolution plus pads, reshapes and transposes. Autodiff of a stride-1 undilated
-convolution only ever produces stride-1 undilated convolutions, so every derivative order stays
-on the fast path.
+undilated convolution plus pads, reshapes and transposes. That convolution has hand-written
+adjoints (see ``_conv_s1``) that are again stride-1 undilated convolutions, so every reverse-mode
+derivative order stays on the fast path. Forward-mode autodiff is not supported on the phase path.
 
 Layout: activations NHWC (any number of leading batch dims), kernels HWIO, i.e.
 ``(KH, KW, Cin, Cout)``, for both the convolution and the transposed convolution.

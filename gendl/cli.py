@@ -19,8 +19,10 @@ def parse_flags(argv):
     except flags.Error as e:
         _fail(f"{_last_line(e)}. Run with --helpfull to list the flags.")
     except OSError as e:
-        _fail(f"could not load the config file: {_last_line(e)}. Pass --config=configs/<file>.py "
-              "with a path relative to the current directory (run from the repository root).")
+        _fail(
+            f"could not load the config file: {_last_line(e)}. Pass --config=configs/<file>.py "
+            "with a path relative to the current directory (run from the repository root)."
+        )
     except (AttributeError, KeyError, TypeError, ValueError) as e:
         overrides = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.")]
         detail = str(e).strip("'\"").replace("\\n", " ").replace("\\'", "'").replace("\n", " ")

@@ -86,14 +86,16 @@ def validate(c: ml_collections.ConfigDict, device_count: int, process_count: int
     if c.total_steps < 1:
         raise ConfigError(f"config.total_steps must be >= 1, got {c.total_steps}.")
     if c.batch_size < 1 or c.batch_size % device_count:
+        suggestion = max(device_count, c.batch_size // device_count * device_count)
         raise ConfigError(
             f"config.batch_size={c.batch_size} must be a positive multiple of the number of "
             f"devices ({device_count}) so every device gets the same share of the batch. "
-            f"Pass e.g. --config.batch_size={max(device_count, c.batch_size // device_count * device_count)}."
+            f"Pass e.g. --config.batch_size={suggestion}."
         )
     if c.batch_size % process_count:
         raise ConfigError(
-            f"config.batch_size={c.batch_size} must divide by the number of processes ({process_count})."
+            f"config.batch_size={c.batch_size} must divide by the number of processes "
+            f"({process_count})."
         )
     for key in ("every_steps", "keep"):
         if c.checkpoint[key] < 1:

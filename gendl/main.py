@@ -8,8 +8,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from gendl import checkpointing
-from gendl import cli
+from gendl import checkpointing, cli
 from gendl.config import ConfigError
 from gendl.data.source import DataError
 from gendl.monitoring import console
@@ -17,10 +16,14 @@ from gendl.parallel import distributed
 from gendl.training import loop
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file, e.g. configs/wgan_gp.py (or configs/wgan_gp.py:smoke).",
-    lock_config=True)
+    "config",
+    None,
+    "Config file, e.g. configs/wgan_gp.py (or configs/wgan_gp.py:smoke).",
+    lock_config=True,
+)
 _WORKDIR = flags.DEFINE_string(
-    "workdir", None, "Directory for checkpoints, metrics, samples; resumes from it if it exists.")
+    "workdir", None, "Directory for checkpoints, metrics, samples; resumes from it if it exists."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 # Failures whose message already says what to do: print it, no traceback wall.

@@ -35,7 +35,9 @@ def test_wgan_gp_networks_match_paper_parameter_count():
     g = jax.eval_shape(lambda: nets["generator"].init(jax.random.key(0), jnp.zeros((1, 128))))
     d = jax.eval_shape(lambda: nets["critic"].init(jax.random.key(0), jnp.zeros((1, 28, 28, 1))))
     conv = lambda cin, cout: cin * cout * 25 + cout
-    want_g = (128 * 64 * DIM + 64 * DIM) + conv(4 * DIM, 2 * DIM) + conv(2 * DIM, DIM) + conv(DIM, 1)
+    want_g = (
+        (128 * 64 * DIM + 64 * DIM) + conv(4 * DIM, 2 * DIM) + conv(2 * DIM, DIM) + conv(DIM, 1)
+    )
     want_d = conv(1, DIM) + conv(DIM, 2 * DIM) + conv(2 * DIM, 4 * DIM) + (64 * DIM + 1)
     assert _count(g["params"]) == want_g
     assert _count(d["params"]) == want_d
@@ -51,7 +53,8 @@ def test_vae_shapes(batch):
     chex.assert_shape(logits, (batch, 28, 28, 1))
     chex.assert_shape([mean, logvar], (batch, 20))
     assert _count(params) == (784 * 400 + 400) + 2 * (400 * 20 + 20) + (20 * 400 + 400) + (
-        400 * 784 + 784)
+        400 * 784 + 784
+    )
 
 
 def test_unknown_model_name_is_a_config_error():

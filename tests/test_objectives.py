@@ -50,13 +50,13 @@ def test_gradient_penalty_is_differentiable_at_zero_gradient():
     critic = lambda x, a: a * jnp.sum(x, axis=(1, 2, 3))
     x = jnp.ones((2, 2, 2, 1))
     g = jax.grad(lambda a: wgan_gp.gradient_penalty(lambda y: critic(y, a), x, x, jnp.ones(2))[0])(
-        0.0)
+        0.0
+    )
     assert np.isfinite(g)
 
 
 def test_gaussian_kl_closed_form():
-    chex.assert_trees_all_close(vae.gaussian_kl(jnp.zeros((2, 3)), jnp.zeros((2, 3))),
-                                jnp.zeros(2))
+    chex.assert_trees_all_close(vae.gaussian_kl(jnp.zeros((2, 3)), jnp.zeros((2, 3))), jnp.zeros(2))
     mean, logvar = jnp.array([[1.0, -2.0]]), jnp.log(jnp.array([[4.0, 0.5]]))
     # KL(N(m, s2) || N(0,1)) = 0.5 (s2 + m^2 - 1 - log s2), summed over dims.
     want = 0.5 * ((4 + 1 - 1 - np.log(4)) + (0.5 + 4 - 1 - np.log(0.5)))
@@ -69,5 +69,6 @@ def test_bernoulli_nll_matches_formula():
     x = rng.uniform(size=(3, 4, 4, 1)).astype(np.float32)
     p = 1 / (1 + np.exp(-logits))
     want = -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=(1, 2, 3))
-    np.testing.assert_allclose(vae.bernoulli_nll(jnp.asarray(logits), jnp.asarray(x)), want,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        vae.bernoulli_nll(jnp.asarray(logits), jnp.asarray(x)), want, rtol=1e-5
+    )

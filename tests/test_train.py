@@ -38,8 +38,9 @@ def main_cmd(workdir, args):
 
 
 def run_main(workdir, args, env, timeout=600):
-    return subprocess.run(main_cmd(workdir, args), cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        main_cmd(workdir, args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def steps_in(workdir):
@@ -69,8 +70,15 @@ def final_params(workdir, args, env):
         "leaves = jax.tree.leaves(jax.device_get(state))\n"
         "np.savez(flags.FLAGS.workdir + '/final.npz', *leaves)\n"
     )
-    subprocess.run([sys.executable, "-c", script, *args, f"--workdir={workdir}"], cwd=ROOT,
-                   env=env, check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", script, *args, f"--workdir={workdir}"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     with np.load(os.path.join(workdir, "final.npz")) as z:
         return [z[k] for k in sorted(z.files, key=lambda k: int(k.split("_")[1]))]
 
@@ -83,8 +91,14 @@ def test_main_writes_outputs_then_continues(tmp_path, env):
     assert metric_steps(workdir) == [5, 10]
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         first = json.loads(f.readline())
-    for key in ("loss/critic", "loss/generator", "wasserstein", "gp", "grad_norm/critic",
-                "grad_norm/generator"):
+    for key in (
+        "loss/critic",
+        "loss/generator",
+        "wasserstein",
+        "gp",
+        "grad_norm/critic",
+        "grad_norm/generator",
+    ):
         assert np.isfinite(first[key]), key
     assert glob.glob(os.path.join(workdir, "events.out.tfevents.*"))
     assert os.path.exists(os.path.join(workdir, "samples", "samples_00000010.png"))
@@ -101,15 +115,24 @@ def test_main_writes_outputs_then_continues(tmp_path, env):
 
 def test_resume_after_sigkill_is_bitwise_exact(tmp_path, env):
     n = 40
-    args = [*WGAN_SMOKE, f"--config.total_steps={n}", f"--config.checkpoint.every_steps={n // 2}",
-            "--config.log.every_steps=10"]
+    args = [
+        *WGAN_SMOKE,
+        f"--config.total_steps={n}",
+        f"--config.checkpoint.every_steps={n // 2}",
+        "--config.log.every_steps=10",
+    ]
     straight = str(tmp_path / "straight")
     r = run_main(straight, args, env)
     assert r.returncode == 0, r.stderr[-3000:]
 
     killed = str(tmp_path / "killed")
-    proc = subprocess.Popen(main_cmd(killed, args), cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        main_cmd(killed, args),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ckpt = os.path.join(killed, "checkpoints", str(n // 2))
     deadline = time.time() + 300
     while not os.path.isdir(ckpt) and time.time() < deadline and proc.poll() is None:
@@ -146,8 +169,14 @@ def test_eight_devices_give_the_same_losses_as_one(env):
 
     def run(devices):
         e = dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-        r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=e, capture_output=True,
-                           text=True, timeout=600)
+        r = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env=e,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -183,8 +212,9 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, env):
     assert run_main(workdir, [*args, "--config.total_steps=3"], env).returncode == 0
     before = final_params(workdir, WGAN_SMOKE, env)
     # A learning rate this large overflows the parameters within a step or two.
-    r = run_main(workdir, [*args, "--config.total_steps=10",
-                           "--config.optimizer.learning_rate=1e30"], env)
+    r = run_main(
+        workdir, [*args, "--config.total_steps=10", "--config.optimizer.learning_rate=1e30"], env
+    )
     assert r.returncode == 1, r.stderr[-3000:]
     assert "Traceback" not in r.stderr
     assert "became" in r.stderr and "at step" in r.stderr
@@ -208,8 +238,9 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, env):
         if os.path.isfile(path) and os.path.getsize(path) > 0:
             with open(path, "r+b") as f:
                 f.truncate(os.path.getsize(path) // 2)
-    r = run_main(workdir, [*VAE_SMOKE, "--config.total_steps=15",
-                           "--config.checkpoint.every_steps=5"], env)
+    r = run_main(
+        workdir, [*VAE_SMOKE, "--config.total_steps=15", "--config.checkpoint.every_steps=5"], env
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Resumed from step 5" in r.stderr
     assert "10" in r.stderr and "corrupt" in r.stderr.lower()
@@ -230,3 +261,29 @@ def test_real_mnist_smoke_run(tmp_path, env, real_manual_dir):
     r = run_main(workdir, [*WGAN_SMOKE, "--config.total_steps=4", "--config.log.every_steps=2"], e)
     assert r.returncode == 0, r.stderr[-3000:]
     assert metric_steps(workdir) == [2, 4]
+
+
+def test_sigterm_checkpoints_then_resumes(tmp_path, env):
+    workdir = str(tmp_path / "term")
+    args = [*VAE_SMOKE, "--config.total_steps=1000000", "--config.checkpoint.every_steps=100000"]
+    proc = subprocess.Popen(
+        main_cmd(workdir, args),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = os.path.join(workdir, "metrics.jsonl")
+    deadline = time.time() + 300
+    while not os.path.exists(metrics) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err[-3000:]
+    assert "Rerun the same command" in err
+    saved = steps_in(workdir)
+    assert saved and 0 < saved[-1] < 1000000  # saved where it stopped, not on schedule
+    r = run_main(workdir, [*VAE_SMOKE, f"--config.total_steps={saved[-1] + 5}"], env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"Resumed from step {saved[-1]}" in r.stderr

@@ -15,7 +15,9 @@ class GaussianEncoder(nn.Module):
     @nn.compact
     def __call__(self, x):
         h = nn.relu(nn.Dense(self.hidden, name="hidden")(x.reshape(x.shape[0], -1)))
-        return nn.Dense(self.latent_dim, name="mean")(h), nn.Dense(self.latent_dim, name="logvar")(h)
+        return nn.Dense(self.latent_dim, name="mean")(h), nn.Dense(self.latent_dim, name="logvar")(
+            h
+        )
 
 
 class BernoulliDecoder(nn.Module):

@@ -47,13 +47,18 @@ class Vae(base.Objective):
         rec = bernoulli_nll(logits, x)
         kl = gaussian_kl(mean, logvar)
         loss = jnp.mean(rec + self.beta * kl)
-        return loss, {"loss/vae": loss, "reconstruction": jnp.mean(rec), "kl": jnp.mean(kl),
-                      "elbo": -jnp.mean(rec + kl)}
+        return loss, {
+            "loss/vae": loss,
+            "reconstruction": jnp.mean(rec),
+            "kl": jnp.mean(kl),
+            "elbo": -jnp.mean(rec + kl),
+        }
 
     def update(self, params, opt_state, optimizers, batch, rng):
         x = batch["image"][0]  # one real batch per step
         eps = jax.random.normal(rng, (x.shape[0], self.latent_dim))
         grads, metrics = jax.grad(self.loss, has_aux=True)(params["vae"], x, eps)
-        p, o, norms = base.apply_gradients(optimizers["vae"], params["vae"], opt_state["vae"],
-                                           grads, "vae")
+        p, o, norms = base.apply_gradients(
+            optimizers["vae"], params["vae"], opt_state["vae"], grads, "vae"
+        )
         return {"vae": p}, {"vae": o}, {**metrics, **norms}

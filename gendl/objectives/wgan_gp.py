@@ -60,8 +60,12 @@ class WganGp(base.Objective):
             gp, norms = gradient_penalty(lambda x: critic(p, x), real, fake, eps)
             w_dist = jnp.mean(d_real) - jnp.mean(d_fake)
             loss = -w_dist + self.gp_weight * gp
-            return loss, {"loss/critic": loss, "wasserstein": w_dist, "gp": gp,
-                          "gp_grad_norm": jnp.mean(norms)}
+            return loss, {
+                "loss/critic": loss,
+                "wasserstein": w_dist,
+                "gp": gp,
+                "gp_grad_norm": jnp.mean(norms),
+            }
 
         # Unrolled on purpose: XLA:CPU runs convolutions inside a while loop (lax.scan)
         # many times slower than the same ops unrolled; 5 copies compile quickly.
@@ -70,9 +74,11 @@ class WganGp(base.Objective):
             fake = self.sample(params, self.sample_noise(kz, n))
             eps = jax.random.uniform(ke, (n,))
             grads, d_metrics = jax.grad(critic_loss, has_aux=True)(
-                d_params, real_batches[i], fake, eps)
+                d_params, real_batches[i], fake, eps
+            )
             d_params, d_opt, norms = base.apply_gradients(
-                optimizers["critic"], d_params, d_opt, grads, "critic")
+                optimizers["critic"], d_params, d_opt, grads, "critic"
+            )
 
         z = self.sample_noise(jax.random.fold_in(rng, self.n_critic), n)
 
@@ -81,8 +87,11 @@ class WganGp(base.Objective):
 
         g_loss, g_grads = jax.value_and_grad(generator_loss)(g_params)
         g_params, g_opt, g_norms = base.apply_gradients(
-            optimizers["generator"], g_params, opt_state["generator"], g_grads, "generator")
+            optimizers["generator"], g_params, opt_state["generator"], g_grads, "generator"
+        )
         metrics = {**d_metrics, **norms, **g_norms, "loss/generator": g_loss}
-        return ({"generator": g_params, "critic": d_params},
-                {"generator": g_opt, "critic": d_opt}, metrics)
-
+        return (
+            {"generator": g_params, "critic": d_params},
+            {"generator": g_opt, "critic": d_opt},
+            metrics,
+        )

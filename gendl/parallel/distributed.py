@@ -23,5 +23,10 @@ def maybe_initialize() -> None:
         jax.distributed.initialize()
     else:
         return
-    logging.info("Process %d of %d, %d local / %d global devices", jax.process_index(),
-                 jax.process_count(), jax.local_device_count(), jax.device_count())
+    logging.info(
+        "Process %d of %d, %d local / %d global devices",
+        jax.process_index(),
+        jax.process_count(),
+        jax.local_device_count(),
+        jax.device_count(),
+    )

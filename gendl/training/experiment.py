@@ -44,10 +44,10 @@ class Experiment:
     def abstract_state(self):
         """Shapes, dtypes and shardings of the state, without computing it (for restore)."""
         shapes = jax.eval_shape(
-            lambda: state_lib.init_state(self.objective, self.optimizers, self.key(_INIT)))
+            lambda: state_lib.init_state(self.objective, self.optimizers, self.key(_INIT))
+        )
         rep = mesh_lib.replicated(self.mesh)
-        return jax.tree.map(
-            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), shapes)
+        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), shapes)
 
     def batch(self, step: int) -> dict:
         """The global batch of train step `step`, as arrays on the mesh."""
@@ -66,11 +66,18 @@ def build(config, mesh=None) -> Experiment:
     mesh = mesh_lib.make_mesh() if mesh is None else mesh
     config_lib.validate(config, mesh.size, jax.process_count())
     images, labels = source.load_split(
-        config.data.name, config.data.split,
-        manual_dir=config.data.manual_dir or None, data_dir=config.data.data_dir or None)
+        config.data.name,
+        config.data.split,
+        manual_dir=config.data.manual_dir or None,
+        data_dir=config.data.data_dir or None,
+    )
     sampler = sampler_lib.BatchSampler(
-        len(images), config.batch_size, seed=config.seed,
-        process_index=jax.process_index(), process_count=jax.process_count())
+        len(images),
+        config.batch_size,
+        seed=config.seed,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+    )
     batches = sampler_lib.BatchIterator(images, labels, sampler)
 
     image_shape = images.shape[1:]
@@ -82,7 +89,8 @@ def build(config, mesh=None) -> Experiment:
     def train_step(state, batch):
         rng = jax.random.fold_in(train_key, state.step)
         params, opt_state, metrics = objective.update(
-            state.params, state.opt_state, optimizers, batch, rng)
+            state.params, state.opt_state, optimizers, batch, rng
+        )
         new = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
         return new, metrics
 

@@ -99,16 +99,29 @@ def train(config, workdir: str, *, timed_after: int = 2) -> dict:
     Returns the final step and the wall time of the steps after the first `timed_after`
     (which include compilation): `gendl.bench` reports the full loop's speed from it.
     """
+    # Watch for SIGTERM from the start: a preemption during set-up or compilation must still
+    # end in a checkpoint (after the first step), not a killed process.
+    with preemption.PreemptionWatch() as preempt:
+        return _train(config, workdir, preempt, timed_after)
+
+
+def _train(config, workdir, preempt, timed_after):
     os.makedirs(workdir, exist_ok=True)
     primary = jax.process_index() == 0
     exp = experiment_lib.build(config)
-    logging.info("Devices: %d (%s), processes: %d", exp.mesh.size,
-                 jax.devices()[0].platform, jax.process_count())
+    logging.info(
+        "Devices: %d (%s), processes: %d",
+        exp.mesh.size,
+        jax.devices()[0].platform,
+        jax.process_count(),
+    )
 
     # --- Set-up and resume: resume from the workdir, else start from scratch.
     ckpt = checkpointing.Checkpointer(
         os.path.join(workdir, "checkpoints"),
-        save_every_steps=config.checkpoint.every_steps, keep=config.checkpoint.keep)
+        save_every_steps=config.checkpoint.every_steps,
+        keep=config.checkpoint.keep,
+    )
     restored = ckpt.restore(exp.abstract_state())
     if restored is None:
         state, start = exp.init_state(), 0
@@ -121,26 +134,33 @@ def train(config, workdir: str, *, timed_after: int = 2) -> dict:
         _write_config(config, workdir)
     writers = metrics_lib.RunWriters(workdir, enabled=primary, resume_step=start)
     progress = progress_lib.Progress(
-        config.total_steps, start, every_seconds=config.log.progress_every_seconds)
+        config.total_steps, start, every_seconds=config.log.progress_every_seconds
+    )
     noise = exp.sample_noise(config.log.num_samples)
     window = _MetricWindow()
 
     def meta_for(step):
-        return {"data": exp.data_state(step), "config": {"model": config.model.name,
-                                                          "objective": config.objective.name}}
+        return {
+            "data": exp.data_state(step),
+            "config": {"model": config.model.name, "objective": config.objective.name},
+        }
 
     def check_finite():
         bad = window.fetch()
         if bad is not None:
             ckpt.wait()
             last = ckpt.latest_step()
-            where = (f"the last good checkpoint is step {last} in {ckpt.directory} and is intact"
-                     if last is not None else "no checkpoint had been written yet")
+            where = (
+                f"the last good checkpoint is step {last} in {ckpt.directory} and is intact"
+                if last is not None
+                else "no checkpoint had been written yet"
+            )
             raise NonFiniteLossError(
                 f"Training stopped: {bad[1]} became {bad[2]} at step {bad[0]}. Nothing was saved "
                 f"after it; {where}. Rerunning the same command resumes from there (with the "
                 "same config the same step will diverge again: lower the learning rate, enable "
-                "--config.optimizer.grad_clip_norm, or change the seed).")
+                "--config.optimizer.grad_clip_norm, or change the seed)."
+            )
 
     def write_samples(step):
         images = np.asarray(jax.device_get(exp.sample(state.params, noise)))
@@ -149,40 +169,41 @@ def train(config, workdir: str, *, timed_after: int = 2) -> dict:
     # --- The step loop.
     step = start
     timer = {"start_step": None, "start": None}
-    with preemption.PreemptionWatch() as preempt:
-        while step < config.total_steps:
-            if step == start + timed_after:
-                jax.block_until_ready(state)
-                timer.update(start_step=step, start=time.perf_counter())
-            batch = exp.batch(step)
-            state, metrics = exp.train_step(state, batch)
-            step += 1
-            window.add(step, metrics)
+    while step < config.total_steps:
+        if step == start + timed_after:
+            jax.block_until_ready(state)
+            timer.update(start_step=step, start=time.perf_counter())
+        batch = exp.batch(step)
+        state, metrics = exp.train_step(state, batch)
+        step += 1
+        window.add(step, metrics)
 
-            is_last = step == config.total_steps
-            stop = preempt.reached(step)
-            log_now = step % config.log.every_steps == 0 or is_last
-            save_now = ckpt.should_save(step) or is_last or stop
-            if log_now or save_now or progress.due():
-                check_finite()  # before any save: a checkpoint never holds NaNs
-                line = progress.update(step, window.mean())
-                if line:
-                    logging.info("%s", line)
-            if log_now:
-                writers.write_scalars(step, window.mean())
-                window.reset()
-            if step % config.log.sample_every_steps == 0 or is_last:
-                write_samples(step)
-            if save_now:
-                ckpt.save(step, state, meta_for(step), force=is_last or stop)
-            if stop:
-                break
+        is_last = step == config.total_steps
+        stop = preempt.reached(step)
+        log_now = step % config.log.every_steps == 0 or is_last
+        save_now = ckpt.should_save(step) or is_last or stop
+        if log_now or save_now or progress.due():
+            check_finite()  # before any save: a checkpoint never holds NaNs
+            line = progress.update(step, window.mean())
+            if line:
+                logging.info("%s", line)
+        if log_now:
+            writers.write_scalars(step, window.mean())
+            window.reset()
+        if step % config.log.sample_every_steps == 0 or is_last:
+            write_samples(step)
+        if save_now:
+            ckpt.save(step, state, meta_for(step), force=is_last or stop)
+        if stop:
+            break
 
     jax.block_until_ready(state)
     timed = {"timed_steps": 0, "timed_seconds": 0.0}
     if timer["start"] is not None:
-        timed = {"timed_steps": step - timer["start_step"],
-                 "timed_seconds": time.perf_counter() - timer["start"]}
+        timed = {
+            "timed_steps": step - timer["start_step"],
+            "timed_seconds": time.perf_counter() - timer["start"],
+        }
 
     # --- Shutdown: finish async writes so nothing is lost.
     ckpt.wait()
@@ -191,7 +212,7 @@ def train(config, workdir: str, *, timed_after: int = 2) -> dict:
     if step < config.total_steps:
         raise Preempted(
             f"Stopped by SIGTERM at step {step}; checkpoint saved in {ckpt.directory}. "
-            "Rerun the same command to continue.")
+            "Rerun the same command to continue."
+        )
     logging.info("Done: %d steps in %s", step, workdir)
     return {"step": step, **timed}
-

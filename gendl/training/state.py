@@ -35,5 +35,4 @@ def make_optimizers(cfg, network_names) -> dict:
 def init_state(objective, optimizers, rng) -> TrainState:
     params = objective.init(rng)
     opt_state = {name: optimizers[name].init(p) for name, p in params.items()}
-    return TrainState(step=jax.numpy.zeros((), jax.numpy.int32), params=params,
-                      opt_state=opt_state)
+    return TrainState(step=jax.numpy.zeros((), jax.numpy.int32), params=params, opt_state=opt_state)

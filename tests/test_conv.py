@@ -25,6 +25,8 @@ from gendl.models.conv import (
 # Comparisons run in float64 so that a genuine indexing/phase mistake cannot hide inside float32
 # rounding slack; the float64 mode is scoped to these tests instead of set globally.
 TOL64 = dict(atol=1e-9, rtol=1e-9)
+# The fast conv2d formulations, each proved equal to impl="xla".
+CONV_IMPLS = ("phase", "mixed")
 
 SIZES = [1, 4, 5, 7, 8, 13, 28]
 KERNELS = [1, 2, 3, 4, 5]
@@ -114,29 +116,28 @@ def _derivatives(op):
 _FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
-def _compare_impls(op, x, w, rng):
-    """Evaluates both implementations in one executable (one compile per case) and compares."""
+def _compare_impls(op, x, w, rng, impls=("phase",)):
+    """Evaluates the implementations in one executable (one compile per case) and compares
+    each with the plain XLA formulation."""
     y_shape = jax.eval_shape(lambda x, w: op(x, w, "xla"), x, w).shape
     r = jnp.asarray(rng.normal(size=y_shape).astype(x.dtype))
 
-    def both(x, w, r):
-        return (
-            _derivatives(lambda x, w: op(x, w, "xla"))(x, w, r),
-            _derivatives(lambda x, w: op(x, w, "phase"))(x, w, r),
-        )
+    def all_impls(x, w, r):
+        return [_derivatives(lambda x, w, i=i: op(x, w, i))(x, w, r) for i in ("xla", *impls)]
 
-    compiled = jax.jit(both).lower(x, w, r).compile(compiler_options=_FAST_COMPILE)
-    ref, got = compiled(x, w, r)
-    for name in ref:
-        chex.assert_equal_shape([got[name], ref[name]])
-        np.testing.assert_allclose(got[name], ref[name], err_msg=name, **TOL64)
+    compiled = jax.jit(all_impls).lower(x, w, r).compile(compiler_options=_FAST_COMPILE)
+    ref, *others = compiled(x, w, r)
+    for impl, got in zip(impls, others, strict=True):
+        for name in ref:
+            chex.assert_equal_shape([got[name], ref[name]])
+            np.testing.assert_allclose(got[name], ref[name], err_msg=f"{impl}: {name}", **TOL64)
 
 
 @pytest.mark.parametrize("h,w,k,s,p", _conv_cases())
 def test_conv2d_phase_matches_xla(x64, h, w, k, s, p):
     rng = np.random.default_rng([h, w, k, s, p])
     x, kern = _inputs(rng, 2, h, w, k, 3, 4, np.float64)
-    _compare_impls(lambda x, w, impl: conv2d(x, w, s, p, impl=impl), x, kern, rng)
+    _compare_impls(lambda x, w, impl: conv2d(x, w, s, p, impl=impl), x, kern, rng, CONV_IMPLS)
 
 
 @pytest.mark.parametrize("h,w,k,s,p,op", _conv_transpose_cases())
@@ -151,7 +152,9 @@ def test_rectangular_stride_padding_kernel(x64):
     rng = np.random.default_rng(3)
     x = jnp.asarray(rng.normal(size=(2, 9, 6, 3)))
     kern = jnp.asarray(rng.normal(size=(3, 4, 3, 2)))
-    _compare_impls(lambda x, w, impl: conv2d(x, w, (2, 3), (1, 2), impl=impl), x, kern, rng)
+    _compare_impls(
+        lambda x, w, impl: conv2d(x, w, (2, 3), (1, 2), impl=impl), x, kern, rng, CONV_IMPLS
+    )
     _compare_impls(
         lambda x, w, impl: conv_transpose2d(x, w, (3, 2), (2, 1), (1, 0), impl=impl),
         x,
@@ -159,7 +162,9 @@ def test_rectangular_stride_padding_kernel(x64):
         rng,
     )
     # A stride of 1 in one dim only still takes the phase path (one phase along that dim).
-    _compare_impls(lambda x, w, impl: conv2d(x, w, (1, 2), (2, 0), impl=impl), x, kern, rng)
+    _compare_impls(
+        lambda x, w, impl: conv2d(x, w, (1, 2), (2, 0), impl=impl), x, kern, rng, CONV_IMPLS
+    )
     _compare_impls(
         lambda x, w, impl: conv_transpose2d(x, w, (2, 1), (0, 2), (1, 0), impl=impl),
         x,
@@ -179,8 +184,11 @@ def test_float32_mnist_shapes():
         np.testing.assert_allclose(b, a, atol=1e-5, rtol=1e-4)
     for h, cin, cout in [(28, 1, 8), (14, 8, 16), (7, 16, 8)]:
         x, kern = _inputs(rng, 3, h, h, 5, cin, cout, np.float32)
-        a, b = jax.jit(lambda x, w: [conv2d(x, w, 2, 2, impl=i) for i in ("xla", "phase")])(x, kern)
+        a, b, c = jax.jit(lambda x, w: [conv2d(x, w, 2, 2, impl=i) for i in ("xla", *CONV_IMPLS)])(
+            x, kern
+        )
         np.testing.assert_allclose(b, a, atol=1e-5, rtol=1e-4)
+        np.testing.assert_allclose(c, a, atol=1e-5, rtol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -278,7 +286,7 @@ def test_phase_path_has_no_dilated_convolutions(kind, args):
     x = jnp.ones((2, 7, 6, 3))
     w = jnp.ones((k, k, 3, 4))
     if kind == "conv":
-        phase = lambda x, w: conv2d(x, w, *args[1:])
+        phase = lambda x, w: conv2d(x, w, *args[1:], impl="phase")
         xla = lambda x, w: conv2d(x, w, *args[1:], impl="xla")
     else:
         phase = lambda x, w: conv_transpose2d(x, w, *args[1:])
@@ -293,6 +301,21 @@ def test_phase_path_has_no_dilated_convolutions(kind, args):
 
     # Sanity check that the inspection can see the slow pattern at all.
     assert any(_has_dilation(p) for p in _all_derivative_convs(xla, x, w))
+
+
+def _has_lhs_dilation(params):
+    return any(d != 1 for d in params["lhs_dilation"])
+
+
+def test_mixed_conv_path_has_no_input_dilated_convolutions():
+    """ "mixed" keeps strided forward / window-dilated kernel gradients (fast natively) but
+    must never produce the slow input-dilated form, in any derivative order."""
+    x, w = jnp.ones((2, 7, 6, 3)), jnp.ones((5, 5, 3, 4))
+    convs = _all_derivative_convs(lambda x, w: conv2d(x, w, 2, 2, impl="mixed"), x, w)
+    assert len(convs) >= 6
+    assert not any(_has_lhs_dilation(p) for p in convs), convs
+    xla = _all_derivative_convs(lambda x, w: conv2d(x, w, 2, 2, impl="xla"), x, w)
+    assert any(_has_lhs_dilation(p) for p in xla)
 
 
 def test_phase_path_is_reverse_mode_only():
@@ -358,7 +381,7 @@ def test_wgan_gp_generator_and_discriminator_shapes():
         ConvTranspose(4, 5, stride=2, padding=2, output_padding=1),
     ],
 )
-def test_modules_default_to_phase_path(module):
+def test_modules_default_to_fast_path(module):
     x = jnp.ones((2, 7, 7, 3))
     variables = jax.jit(module.init)(jax.random.key(0), x)
 
@@ -367,7 +390,7 @@ def test_modules_default_to_phase_path(module):
 
     jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=(0, 1)))(variables["params"], x)
     convs = _conv_params(jaxpr.jaxpr)
-    assert convs and not any(_has_dilation(p) for p in convs)
+    assert convs and not any(_has_lhs_dilation(p) for p in convs)
 
     slow = module.clone(impl="xla")
     y_fast, y_slow = jax.jit(lambda v, x: (module.apply(v, x), slow.apply(v, x)))(variables, x)

@@ -45,7 +45,7 @@ IntOrPair = int | Sequence[int]
 Initializer = Callable[..., jax.Array]
 
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
-_IMPLS = ("auto", "xla", "phase")
+_IMPLS = ("auto", "xla", "phase", "mixed")
 
 
 def _pair(v: IntOrPair, name: str) -> tuple[int, int]:
@@ -67,11 +67,20 @@ def _use_phase(stride: tuple[int, int]) -> bool:
     return any(s > 1 for s in stride)
 
 
-def _resolve_impl(impl: str, stride: tuple[int, int]) -> str:
+def _resolve_impl(impl: str, stride: tuple[int, int], *, transposed: bool) -> str:
     if impl not in _IMPLS:
         raise ValueError(f"impl must be one of {_IMPLS}, got {impl!r}")
+    if impl == "mixed" and transposed:
+        raise ValueError('impl="mixed" exists for conv2d only; use "phase" or "xla".')
     if impl == "auto":
-        return "phase" if _use_phase(stride) else "xla"
+        if not _use_phase(stride):
+            return "xla"
+        # Measured on XLA:CPU, batch 50, WGAN-GP critic convs: the native strided forward and
+        # kernel gradient are ~2x faster than space-to-depth (which computes a zero-padded 6x6
+        # kernel), and only the input gradient needs lhs dilation. "mixed" keeps the native
+        # parts and takes the input gradient through the phase transposed conv: the critic's
+        # loss-with-penalty gradient went from 252 ms (phase) to 126 ms (mixed).
+        return "phase" if transposed else "mixed"
     return impl
 
 
@@ -160,7 +169,8 @@ def conv2d(
       stride: int or ``(sh, sw)``.
       padding: int or ``(ph, pw)``; symmetric zero padding per spatial dim.
       impl: ``"xla"`` (plain strided ``lax.conv_general_dilated``), ``"phase"``
-        (space-to-depth + stride-1 convolution) or ``"auto"``.
+        (space-to-depth + stride-1 convolution), ``"mixed"`` (native forward and kernel
+        gradient, phase input gradient) or ``"auto"`` (``"mixed"`` when strided).
 
     Returns:
       ``(..., OH, OW, Cout)`` with ``O = (L + 2p - K) // s + 1``.
@@ -170,10 +180,12 @@ def conv2d(
     padding = _pair(padding, "padding")
     if min(stride) < 1 or min(padding) < 0:
         raise ValueError(f"need stride >= 1 and padding >= 0, got {stride}, {padding}")
-    impl = _resolve_impl(impl, stride)
+    impl = _resolve_impl(impl, stride, transposed=False)
     x, batch = _flatten_batch(x)
     if impl == "phase" and _use_phase(stride):
         y = _conv2d_phase(x, w, stride, padding)
+    elif impl == "mixed" and _use_phase(stride):
+        y = _conv2d_mixed(x, w, stride, padding)
     else:
         y = _conv2d_xla(x, w, stride, padding)
     return y.reshape(batch + y.shape[1:])
@@ -187,6 +199,33 @@ def _conv2d_xla(x, w, stride, padding):
         padding=[(p, p) for p in padding],
         dimension_numbers=_DIMENSION_NUMBERS,
     )
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv2d_mixed(x, w, stride, padding):
+    """Native strided convolution whose input gradient is the phase transposed convolution.
+
+    The adjoint of a strided conv with respect to its input is the transposed conv with the same
+    kernel (in/out channels swapped); output_padding restores rows the forward's floor division
+    dropped. The kernel gradient stays native: it is a window-dilated (not input-dilated)
+    convolution, which XLA:CPU runs at full speed.
+    """
+    return _conv2d_xla(x, w, stride, padding)
+
+
+def _conv2d_mixed_fwd(x, w, stride, padding):
+    return _conv2d_mixed(x, w, stride, padding), (x, w)
+
+
+def _conv2d_mixed_bwd(stride, padding, res, dy):
+    x, w = res
+    # Asking for x's own length supplies the output_padding the forward's floor dropped.
+    dx = _conv_transpose2d_phase(dy, w.transpose(0, 1, 3, 2), stride, padding, x.shape[1:3])
+    _, kernel_vjp = jax.vjp(lambda w: _conv2d_xla(x, w, stride, padding), w)
+    return dx, kernel_vjp(dy)[0]
+
+
+_conv2d_mixed.defvjp(_conv2d_mixed_fwd, _conv2d_mixed_bwd)
 
 
 def _conv2d_phase(x, w, stride, padding):
@@ -263,7 +302,7 @@ def conv_transpose2d(
             f"need stride >= 1, padding >= 0, output_padding >= 0; got "
             f"{stride}, {padding}, {output_padding}"
         )
-    impl = _resolve_impl(impl, stride)
+    impl = _resolve_impl(impl, stride, transposed=True)
     x, batch = _flatten_batch(x)
     out = [
         (length - 1) * s - 2 * p + k + op

@@ -20,7 +20,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from gendl.data import builders, idx, source
-from gendl.data.sampler import BatchIterator, BatchSampler
+from gendl.data.sampler import BatchIterator, BatchSampler, to_float
 from gendl.data.source import DataError, DataNotFoundError
 
 IDX_NAMES = [name for pair in idx_fixtures.IDX_FILES.values() for name in pair]
@@ -346,16 +346,16 @@ def test_batch_iterator_values_and_stacking():
     labels = rng.integers(0, 10, size=64).astype(np.int32)
     batches = BatchIterator(images, labels, BatchSampler(64, 8, seed=0, process_count=2))
     out = batches.get(5, count=3)
-    assert out["image"].shape == (3, 4, 4, 4, 3) and out["image"].dtype == np.float32
+    assert out["image"].shape == (3, 4, 4, 4, 3) and out["image"].dtype == np.uint8
     assert out["label"].shape == (3, 4) and out["label"].dtype == np.int32
     for i in range(3):
         single = batches.get(5 + i)
         np.testing.assert_array_equal(out["image"][i], single["image"][0])
         index = batches.sampler.indices(5 + i)
-        np.testing.assert_array_equal(out["image"][i], images[index] / np.float32(255))
+        np.testing.assert_array_equal(out["image"][i], images[index])
         np.testing.assert_array_equal(out["label"][i], labels[index])
-    every = np.concatenate([batches.get(k)["image"] for k in range(8)])
-    assert every.min() >= 0.0 and every.max() == 1.0
+    every = to_float(np.concatenate([batches.get(k)["image"] for k in range(8)]))
+    assert every.dtype == np.float32 and every.min() >= 0.0 and every.max() == 1.0
 
 
 def test_batch_is_fast():

@@ -105,16 +105,27 @@ class BatchIterator:
         self.sampler = sampler
 
     def get(self, batch_number: int, count: int = 1) -> dict[str, np.ndarray]:
-        """Batches ``batch_number .. batch_number + count - 1`` stacked: image float32
-        [count, b, H, W, C] in [0, 1], label int32 [count, b] (b = host batch size).
+        """Batches ``batch_number .. batch_number + count - 1`` stacked: image uint8
+        [count, b, H, W, C] as stored, label int32 [count, b] (b = host batch size).
+
+        Images stay uint8 here: the train step scales them on the device (see
+        `gendl.data.sampler.to_float`), which moves a quarter of the bytes to the device and
+        keeps float conversion off the host, whose cores the step itself is using.
 
         ``count`` > 1 serves train steps that consume several real batches at once (a GAN's
         critic steps); the next call then starts at ``batch_number + count``.
         """
         index = np.stack([self.sampler.indices(batch_number + i) for i in range(count)])
-        # Dividing in float32 keeps 255 exactly 1.0.
-        images = np.divide(self.images[index], np.float32(255), dtype=np.float32)
-        return {"image": images, "label": self.labels[index].astype(np.int32, copy=False)}
+        return {
+            "image": self.images[index],
+            "label": self.labels[index].astype(np.int32, copy=False),
+        }
+
+
+def to_float(images):
+    """uint8 pixels -> float32 in [0, 1]; dividing in float32 keeps 255 exactly 1.0. Works on
+    numpy and jax arrays alike, so host and device give bitwise the same values."""
+    return images.astype("float32") / 255.0
 
 
 def _check_sizes(

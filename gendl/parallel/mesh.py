@@ -31,4 +31,8 @@ def batch_sharding(mesh: Mesh, batch_dim: int = 0) -> NamedSharding:
 
 def global_batch(local: dict, sharding: NamedSharding) -> dict:
     """Assembles each process's share of the batch into global arrays on the mesh."""
+    if jax.process_count() == 1:
+        # The local batch is the global one; device_put skips the cross-process bookkeeping
+        # (~30 us a step, a percent of a fast VAE step).
+        return jax.device_put(local, sharding)
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local)

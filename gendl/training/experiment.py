@@ -87,6 +87,7 @@ def build(config, mesh=None) -> Experiment:
     train_key = jax.random.fold_in(jax.random.key(config.seed), _TRAIN)
 
     def train_step(state, batch):
+        batch = dict(batch, image=sampler_lib.to_float(batch["image"]))
         rng = jax.random.fold_in(train_key, state.step)
         params, opt_state, metrics = objective.update(
             state.params, state.opt_state, optimizers, batch, rng

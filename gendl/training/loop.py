@@ -181,7 +181,9 @@ def _train(config, workdir, preempt, timed_after):
         is_last = step == config.total_steps
         stop = preempt.reached(step)
         log_now = step % config.log.every_steps == 0 or is_last
-        save_now = ckpt.should_save(step) or is_last or stop
+        # The modulo first: orbax's should_save costs ~30 us, a percent of a fast step.
+        on_schedule = step % config.checkpoint.every_steps == 0 and ckpt.should_save(step)
+        save_now = on_schedule or is_last or stop
         if log_now or save_now or progress.due():
             check_finite()  # before any save: a checkpoint never holds NaNs
             line = progress.update(step, window.mean())

@@ -51,6 +51,7 @@ from __future__ import annotations
 import gc
 import json
 import logging as py_logging
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -102,7 +103,8 @@ class Checkpointer:
             raise ValueError(f"save_every_steps must be >= 1, got {save_every_steps}")
         if keep < 1:
             raise ValueError(f"keep must be >= 1, got {keep}")
-        self._directory = epath.Path(directory)
+        # Orbax's array store (OCDBT) refuses relative paths; users pass --workdir=runs/x.
+        self._directory = epath.Path(os.path.abspath(os.fspath(directory)))
         self._save_every_steps = save_every_steps
         # Steps that restore() found unreadable, with the reason; see the module docstring.
         self._unreadable: dict[int, str] = {}

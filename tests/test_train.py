@@ -24,6 +24,8 @@ def env(fake_data, tmp_path_factory):
         JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")),
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
         JAX_PLATFORMS="cpu",
+        # The checkout under test, also for runs started from another directory.
+        PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
     )
     e.pop("XLA_FLAGS", None)
     return e
@@ -264,16 +266,23 @@ def test_real_mnist_smoke_run(tmp_path, env, real_manual_dir):
 
 
 def test_sigterm_checkpoints_then_resumes(tmp_path, env):
-    workdir = str(tmp_path / "term")
-    args = [*VAE_SMOKE, "--config.total_steps=1000000", "--config.checkpoint.every_steps=100000"]
+    # A relative --workdir, as in the README's command (Orbax itself needs absolute paths).
+    workdir, config = "term", f"--config={ROOT}/configs/vae.py:smoke"
+    args = [
+        config,
+        "--config.batch_size=16",
+        "--config.total_steps=1000000",
+        "--config.checkpoint.every_steps=100000",
+    ]
     proc = subprocess.Popen(
         main_cmd(workdir, args),
-        cwd=ROOT,
+        cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    workdir = str(tmp_path / workdir)
     metrics = os.path.join(workdir, "metrics.jsonl")
     deadline = time.time() + 300
     while not os.path.exists(metrics) and time.time() < deadline and proc.poll() is None:

@@ -8,6 +8,7 @@ compiled step alone on a device-resident batch, `compile_s`, peak resident memor
 and versions. Compare with ../shared/bench/torch_ref.py run in the same session.
 """
 
+import gc
 import json
 import platform
 import resource
@@ -68,8 +69,10 @@ def _time_full_loop(config, steps, warmup):
 def bench(config, steps=0, warmup=2) -> dict:
     exp = experiment_lib.build(config)
     compile_s, steps, step_rate = _time_step_alone(exp, steps, warmup)
-    loop_rate = _time_full_loop(config, steps, warmup)
     images = config.batch_size * exp.batches_per_step
+    del exp  # the loop builds its own; keeping both would inflate peak memory
+    gc.collect()
+    loop_rate = _time_full_loop(config, steps, warmup)
     dev = jax.devices()[0]
     return {
         "impl": "gendl",
@@ -94,7 +97,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     try:
         result = bench(_CONFIG.value, _STEPS.value, _WARMUP.value)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, loop.NonFiniteLossError, loop.Preempted) as e:
         print(f"gendl.bench: error: {e}", file=sys.stderr)
         return 1
     print(json.dumps(result))

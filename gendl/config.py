@@ -29,6 +29,9 @@ def base_config() -> ml_collections.ConfigDict:
     # Folder holding `<name>/<original files>`; lets gendl prepare the dataset offline.
     # Read when the config is built, so `GENDL_MANUAL_DIR=... python -m gendl.main` works.
     c.data.manual_dir = os.environ.get("GENDL_MANUAL_DIR", "")
+    # "" keeps grey levels in [0, 1]; "dynamic" resamples binary pixels every use (the
+    # likelihood protocol on MNIST); "threshold" binarises at 0.5.
+    c.data.binarize = ""
     # Where TFDS keeps prepared datasets ("" = $TFDS_DATA_DIR or ~/tensorflow_datasets).
     c.data.data_dir = ""
 
@@ -97,6 +100,10 @@ def validate(c: ml_collections.ConfigDict, device_count: int, process_count: int
             f"config.batch_size={c.batch_size} must divide by the number of processes "
             f"({process_count})."
         )
+    from gendl.data.transforms import BINARIZE_MODES
+
+    if c.data.binarize not in BINARIZE_MODES:
+        raise ConfigError(f"config.data.binarize={c.data.binarize!r}; use one of {BINARIZE_MODES}.")
     for key in ("every_steps", "keep"):
         if c.checkpoint[key] < 1:
             raise ConfigError(f"config.checkpoint.{key} must be >= 1, got {c.checkpoint[key]}.")

@@ -34,8 +34,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     console.setup()
-    distributed.maybe_initialize()
     try:
+        distributed.maybe_initialize()
         loop.train(_CONFIG.value, _WORKDIR.value)
     except _USER_ERRORS as e:
         print(f"gendl: error: {e}", file=sys.stderr)

@@ -44,17 +44,57 @@ def test_wgan_gp_networks_match_paper_parameter_count():
 
 
 @pytest.mark.parametrize("batch", [1, 7])
-def test_vae_shapes(batch):
-    cfg = ml_collections.ConfigDict({"name": "mlp_vae", "hidden": 400, "latent_dim": 20})
+@pytest.mark.parametrize("num_classes", [0, 10])
+def test_vae_shapes(batch, num_classes):
+    cfg = ml_collections.ConfigDict(
+        {"name": "mlp_vae", "hidden": 400, "latent_dim": 20, "num_classes": num_classes}
+    )
     net = models.build(cfg, (28, 28, 1))["vae"]
-    x, eps = jnp.zeros((batch, 28, 28, 1)), jnp.zeros((batch, 20))
-    params = net.init(jax.random.key(0), x, eps)["params"]
-    logits, mean, logvar = net.apply({"params": params}, x, eps)
+    x, z = jnp.zeros((batch, 28, 28, 1)), jnp.zeros((batch, 20))
+    labels = jnp.zeros((batch,), jnp.int32) if num_classes else None
+    params = net.init(jax.random.key(0), x, z, labels)["params"]
+    (mean, logvar), logits = net.apply({"params": params}, x, z, labels)
     chex.assert_shape(logits, (batch, 28, 28, 1))
     chex.assert_shape([mean, logvar], (batch, 20))
-    assert _count(params) == (784 * 400 + 400) + 2 * (400 * 20 + 20) + (20 * 400 + 400) + (
-        400 * 784 + 784
+    extra = num_classes * 400  # the one-hot label feeds each half's first layer
+    assert (
+        _count(params)
+        == (784 * 400 + 400)
+        + 2 * (400 * 20 + 20)
+        + (20 * 400 + 400)
+        + (400 * 784 + 784)
+        + 2 * extra
     )
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_decoder_likelihood_heads(likelihood):
+    cfg = ml_collections.ConfigDict(
+        {
+            "name": "mlp_vae",
+            "hidden": (200, 200),
+            "latent_dim": 50,
+            "activation": "tanh",
+            "likelihood": likelihood,
+        }
+    )
+    net = models.build(cfg, (28, 28, 1))["vae"]
+    z = jnp.zeros((3, 50))
+    params = net.init(jax.random.key(0), jnp.zeros((3, 28, 28, 1)), z)["params"]
+    out = net.apply({"params": params}, z, method="decode")
+    if likelihood == "bernoulli":
+        chex.assert_shape(out, (3, 28, 28, 1))
+    else:
+        chex.assert_shape(list(out), (3, 28, 28, 1))
+        assert float(out[0].min()) >= 0.0 and float(out[0].max()) <= 1.0
+
+
+def test_autoencoder_has_a_deterministic_code():
+    cfg = ml_collections.ConfigDict({"name": "mlp_ae", "hidden": 256, "latent_dim": 32})
+    net = models.build(cfg, (28, 28, 1))["autoencoder"]
+    x = jnp.zeros((2, 28, 28, 1))
+    params = net.init(jax.random.key(0), x, jnp.zeros((2, 32)))["params"]
+    chex.assert_shape(net.apply({"params": params}, x, method="encode"), (2, 32))
 
 
 def test_unknown_model_name_is_a_config_error():

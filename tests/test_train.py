@@ -165,7 +165,7 @@ def test_eight_devices_give_the_same_losses_as_one(env):
         "state = exp.init_state(); out = []\n"
         "for step in range(3):\n"
         "    state, m = exp.train_step(state, exp.batch(step))\n"
-        "    out.append({k: float(v) for k, v in m.items()})\n"
+        "    out.append(dict(zip(exp.metric_names, map(float, m))))\n"
         "print(json.dumps({'devices': jax.device_count(), 'metrics': out}))\n"
     )
 
@@ -220,14 +220,13 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, env):
     assert r.returncode == 1, r.stderr[-3000:]
     assert "Traceback" not in r.stderr
     assert "became" in r.stderr and "at step" in r.stderr
-    good = steps_in(workdir)
-    assert good[-1] >= 3
-    assert f"last good checkpoint is step {good[-1]}" in r.stderr
+    # The first resumed step already overflows, so nothing after step 3 may have been saved,
+    # and step 3's checkpoint must be untouched.
+    assert steps_in(workdir)[-1] == 3
+    assert "last good checkpoint is step 3" in r.stderr
     after = final_params(workdir, WGAN_SMOKE, env)
-    assert all(np.all(np.isfinite(p)) for p in after)
-    if good[-1] == 3:
-        for x, y in zip(before, after, strict=True):
-            np.testing.assert_array_equal(x, y)
+    for x, y in zip(before, after, strict=True):
+        np.testing.assert_array_equal(x, y)
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, env):
@@ -245,7 +244,8 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, env):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Resumed from step 5" in r.stderr
-    assert "10" in r.stderr and "corrupt" in r.stderr.lower()
+    assert "Checkpoint at step 10" in r.stderr
+    assert "falling back to the previous checkpoint (step 5)" in r.stderr
 
 
 def test_missing_data_fails_clearly(tmp_path, env):
@@ -285,7 +285,10 @@ def test_sigterm_checkpoints_then_resumes(tmp_path, env):
     workdir = str(tmp_path / workdir)
     metrics = os.path.join(workdir, "metrics.jsonl")
     deadline = time.time() + 300
-    while not os.path.exists(metrics) and time.time() < deadline and proc.poll() is None:
+    # Wait until training is under way (a logged step), so SIGTERM lands mid-training.
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(metrics) and os.path.getsize(metrics) > 0:
+            break
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)

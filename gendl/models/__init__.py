@@ -7,6 +7,7 @@ from gendl.models import dcgan, mlp_vae
 REGISTRY = {
     "dcgan28": dcgan.build,
     "mlp_vae": mlp_vae.build,
+    "mlp_ae": mlp_vae.build_autoencoder,
 }
 
 

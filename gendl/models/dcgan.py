@@ -47,8 +47,11 @@ class Critic28(nn.Module):
 
 def build(cfg, image_shape):
     if tuple(image_shape[:2]) != (28, 28):
-        raise ValueError(
-            f"model dcgan28 is built for 28x28 images, but the dataset gives {image_shape}."
+        from gendl.config import ConfigError
+
+        raise ConfigError(
+            f"model dcgan28 is built for 28x28 images, but the dataset gives {image_shape}. "
+            "Use a 28x28 dataset (mnist, fashion_mnist) or a model sized for these images."
         )
     return {
         "generator": Generator28(cfg.dim, image_shape[-1], cfg.get("conv_impl", "auto")),

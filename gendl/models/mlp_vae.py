@@ -1,59 +1,120 @@
-"""MLP encoder and decoder of the classic VAE (Kingma & Welling 2014): 784-400-20, ReLU."""
+"""MLP encoders and decoders for autoencoders and VAEs (Kingma & Welling 2014; Burda et al.
+2015 use the same shape with tanh and 200-unit layers).
+
+Conditioning (a conditional VAE, Sohn et al. 2015) concatenates a one-hot label to the
+encoder's input and to the decoder's latent input.
+"""
 
 import math
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
+_ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh, "elu": nn.elu, "leaky_relu": nn.leaky_relu}
 
-class GaussianEncoder(nn.Module):
-    """x -> (mean, log-variance) of a diagonal Gaussian q(z|x)."""
 
-    hidden: int = 400
+def _with_condition(h, cond):
+    return h if cond is None else jnp.concatenate([h, cond.astype(h.dtype)], axis=-1)
+
+
+class MlpEncoder(nn.Module):
+    """x -> (mean, log-variance) of q(z|x) when `gaussian`, else a deterministic code."""
+
+    hidden: tuple = (400,)
     latent_dim: int = 20
+    activation: str = "relu"
+    gaussian: bool = True
 
     @nn.compact
-    def __call__(self, x):
-        h = nn.relu(nn.Dense(self.hidden, name="hidden")(x.reshape(x.shape[0], -1)))
+    def __call__(self, x, cond=None):
+        act = _ACTIVATIONS[self.activation]
+        h = _with_condition(x.reshape(x.shape[0], -1), cond)
+        for i, width in enumerate(self.hidden):
+            h = act(nn.Dense(width, name=f"hidden{i}")(h))
+        if not self.gaussian:
+            return nn.Dense(self.latent_dim, name="code")(h)
         return nn.Dense(self.latent_dim, name="mean")(h), nn.Dense(self.latent_dim, name="logvar")(
             h
         )
 
 
-class BernoulliDecoder(nn.Module):
-    """z -> per-pixel Bernoulli logits, shaped like the images."""
+class MlpDecoder(nn.Module):
+    """z -> the parameters of p(x|z), shaped like the images.
 
-    hidden: int = 400
+    likelihood "bernoulli": per-pixel logits. "gaussian": (mean, log-variance) per pixel; the
+    mean passes through a sigmoid since pixels lie in [0, 1].
+    """
+
+    hidden: tuple = (400,)
     image_shape: tuple = (28, 28, 1)
+    activation: str = "relu"
+    likelihood: str = "bernoulli"
 
     @nn.compact
-    def __call__(self, z):
-        h = nn.relu(nn.Dense(self.hidden, name="hidden")(z))
-        logits = nn.Dense(math.prod(self.image_shape), name="logits")(h)
-        return logits.reshape(z.shape[0], *self.image_shape)
-
-
-def build(cfg, image_shape):
-    # One network holding both halves: a VAE has one optimiser over encoder and decoder.
-    return {"vae": VAE(cfg.hidden, cfg.latent_dim, tuple(image_shape))}
+    def __call__(self, z, cond=None):
+        act = _ACTIVATIONS[self.activation]
+        h = _with_condition(z, cond)
+        for i, width in enumerate(self.hidden):
+            h = act(nn.Dense(width, name=f"hidden{i}")(h))
+        size, shape = math.prod(self.image_shape), (z.shape[0], *self.image_shape)
+        if self.likelihood == "bernoulli":
+            return nn.Dense(size, name="logits")(h).reshape(shape)
+        mean = jax.nn.sigmoid(nn.Dense(size, name="mean")(h)).reshape(shape)
+        return mean, nn.Dense(size, name="logvar")(h).reshape(shape)
 
 
 class VAE(nn.Module):
-    hidden: int = 400
+    """Encoder + decoder. Also the deterministic autoencoder when `gaussian=False`."""
+
+    hidden: tuple = (400,)
     latent_dim: int = 20
     image_shape: tuple = (28, 28, 1)
+    activation: str = "relu"
+    likelihood: str = "bernoulli"
+    num_classes: int = 0  # > 0: condition both halves on a one-hot label
+    gaussian: bool = True
 
     def setup(self):
-        self.encoder = GaussianEncoder(self.hidden, self.latent_dim)
-        self.decoder = BernoulliDecoder(self.hidden, self.image_shape)
+        self.encoder = MlpEncoder(self.hidden, self.latent_dim, self.activation, self.gaussian)
+        # The decoder mirrors the encoder's hidden layers.
+        self.decoder = MlpDecoder(
+            tuple(reversed(self.hidden)), self.image_shape, self.activation, self.likelihood
+        )
 
-    def __call__(self, x, eps):
-        mean, logvar = self.encoder(x)
-        z = mean + eps * jnp.exp(0.5 * logvar)
-        return self.decoder(z), mean, logvar
+    def _cond(self, labels):
+        if not self.num_classes:
+            return None
+        return jax.nn.one_hot(labels, self.num_classes)
 
-    def encode(self, x):
-        return self.encoder(x)
+    def __call__(self, x, z, labels=None):
+        """Touches every parameter (for init); returns (encoder output, decoder output)."""
+        return self.encode(x, labels), self.decode(z, labels)
 
-    def decode(self, z):
-        return self.decoder(z)
+    def encode(self, x, labels=None):
+        return self.encoder(x, self._cond(labels))
+
+    def decode(self, z, labels=None):
+        return self.decoder(z, self._cond(labels))
+
+
+def build(cfg, image_shape):
+    hidden = cfg.get("hidden", 400)
+    hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+    return {
+        "vae": VAE(
+            hidden=hidden,
+            latent_dim=cfg.latent_dim,
+            image_shape=tuple(image_shape),
+            activation=cfg.get("activation", "relu"),
+            likelihood=cfg.get("likelihood", "bernoulli"),
+            num_classes=cfg.get("num_classes", 0),
+            gaussian=cfg.get("gaussian", True),
+        )
+    }
+
+
+def build_autoencoder(cfg, image_shape):
+    """A deterministic autoencoder: the same MLPs with a plain code instead of q(z|x)."""
+    net = build(cfg, image_shape)["vae"].clone(gaussian=False)
+    return {"autoencoder": net}

@@ -25,8 +25,11 @@ class Objective:
         """Returns {network name: params}."""
         raise NotImplementedError
 
-    def update(self, params, opt_state, optimizers, batch, rng):
-        """One train step: returns (params, opt_state, metrics dict of scalars)."""
+    def update(self, params, opt_state, optimizers, batch, rng, step):
+        """One train step: returns (params, opt_state, metrics dict of scalars).
+
+        `rng` is this step's key (derived from seed and step); `step` the int32 step count
+        before this update, for schedules such as a KL warm-up."""
         raise NotImplementedError
 
     def sample(self, params, noise):

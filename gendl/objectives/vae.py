@@ -1,14 +1,18 @@
-"""Variational autoencoder objective: the negative ELBO with a Bernoulli decoder.
+"""Variational autoencoders: VAE (Kingma & Welling 2014), beta-VAE with KL warm-up (Higgins
+et al. 2017; warm-up as in Sønderby et al. 2016), conditional VAE (Sohn et al. 2015) and the
+importance-weighted autoencoder (IWAE, Burda et al. 2015).
 
-loss = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I)), per example, averaged over the
-batch; the reparameterisation trick gives the gradient. beta=1 is the VAE of Kingma &
-Welling (2014); beta>1 the beta-VAE of Higgins et al. (2017).
+objective.bound = "elbo": loss = E_q[-log p(x|z)] + beta_t * KL(q(z|x) || N(0, I)), the KL in
+closed form, averaged over `num_samples` draws of z. beta_t = beta * min(1, step/warmup).
+objective.bound = "iwae": loss = -log (1/k) sum_j p(x, z_j) / q(z_j|x), k = num_samples.
 """
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from gendl.config import ConfigError
+from gendl.evaluation import likelihood
 from gendl.objectives import base
 
 
@@ -27,37 +31,108 @@ class Vae(base.Objective):
     def __init__(self, config, networks, image_shape):
         super().__init__(config, networks, image_shape)
         self.vae = networks["vae"]
-        self.beta = float(config.objective.beta)
+        cfg = config.objective
+        self.beta = float(cfg.beta)
+        self.warmup = int(cfg.get("kl_warmup_steps", 0))
+        self.num_samples = int(cfg.get("num_samples", 1))
+        self.bound = cfg.get("bound", "elbo")
         self.latent_dim = int(config.model.latent_dim)
+        self.conditional = bool(config.model.get("num_classes", 0))
+        if self.bound not in ("elbo", "iwae"):
+            raise ConfigError(
+                f"config.objective.bound must be 'elbo' or 'iwae', got {self.bound!r}."
+            )
+        if self.bound == "iwae" and (self.beta != 1.0 or self.warmup):
+            raise ConfigError("The IWAE bound has no KL term to weight: use beta=1, no warm-up.")
 
+    # --- pieces evaluators and pictures use
+    def _apply(self, params, method, *args):
+        return self.vae.apply({"params": params["vae"]}, *args, method=method)
+
+    def _labels(self, batch_or_labels):
+        return batch_or_labels if self.conditional else None
+
+    def encode(self, params, x, labels=None):
+        """Mean and log-variance of q(z|x)."""
+        return self._apply(params, "encode", x, self._labels(labels))
+
+    def decode_mean(self, params, z, labels=None):
+        """The decoder's mean image in [0, 1]."""
+        out = self._apply(params, "decode", z, self._labels(labels))
+        return jax.nn.sigmoid(out) if not isinstance(out, tuple) else out[0]
+
+    def log_likelihood(self, params, z, x, labels=None):
+        """log p(x|z) per example."""
+        out = self._apply(params, "decode", z, self._labels(labels))
+        if isinstance(out, tuple):
+            return likelihood.gaussian_log_prob(x, *out)
+        return likelihood.bernoulli_log_prob(out, x)
+
+    def log_weights(self, params, x, labels, rng, n):
+        """log p(x, z_j) - log q(z_j|x) for n fresh z_j per example: [batch, n]."""
+        mean, logvar = self.encode(params, x, labels)
+        b = x.shape[0]
+        eps = jax.random.normal(rng, (b, n, self.latent_dim))
+        z = mean[:, None] + eps * jnp.exp(0.5 * logvar)[:, None]
+        flat = lambda a: a.reshape(b * n, *a.shape[2:])
+        rep = lambda a: None if a is None else jnp.repeat(a, n, axis=0)
+        log_px = self.log_likelihood(params, flat(z), rep(x), rep(labels)).reshape(b, n)
+        log_pz = likelihood.std_normal_log_prob(z)
+        log_qz = likelihood.diag_gaussian_log_prob(z, mean[:, None], logvar[:, None])
+        return log_px + log_pz - log_qz
+
+    def elbo(self, params, x, labels, rng):
+        """Single-sample ELBO with the KL in closed form, per example."""
+        mean, logvar = self.encode(params, x, labels)
+        z = mean + jax.random.normal(rng, mean.shape) * jnp.exp(0.5 * logvar)
+        return self.log_likelihood(params, z, x, labels) - gaussian_kl(mean, logvar)
+
+    # --- Objective interface
     def init(self, rng):
         x = jnp.zeros((1, *self.image_shape), jnp.float32)
-        eps = jnp.zeros((1, self.latent_dim), jnp.float32)
-        return base.init_networks(self.networks, rng, {"vae": (x, eps)})
+        z = jnp.zeros((1, self.latent_dim), jnp.float32)
+        labels = jnp.zeros((1,), jnp.int32) if self.conditional else None
+        return base.init_networks(self.networks, rng, {"vae": (x, z, labels)})
 
     def sample_noise(self, rng, n):
         return jax.random.normal(rng, (n, self.latent_dim))
 
-    def sample(self, params, noise):
-        logits = self.vae.apply({"params": params["vae"]}, noise, method="decode")
-        return jax.nn.sigmoid(logits)
+    def sample(self, params, noise, labels=None):
+        if self.conditional and labels is None:
+            labels = jnp.arange(noise.shape[0]) % self.config.model.num_classes
+        return self.decode_mean(params, noise, labels)
 
-    def loss(self, params, x, eps):
-        logits, mean, logvar = self.vae.apply({"params": params}, x, eps)
-        rec = bernoulli_nll(logits, x)
+    def loss(self, vae_params, x, labels, rng, step):
+        params = {"vae": vae_params}
+        if self.bound == "iwae":
+            log_w = self.log_weights(params, x, labels, rng, self.num_samples)
+            bound = likelihood.iwae_bound(log_w)
+            loss = -jnp.mean(bound)
+            return loss, {"loss/vae": loss, f"iwae_k{self.num_samples}": jnp.mean(bound)}
+        mean, logvar = self.encode(params, x, labels)
+        k, b = self.num_samples, x.shape[0]
+        eps = jax.random.normal(rng, (k, b, self.latent_dim))
+        z = (mean + eps * jnp.exp(0.5 * logvar)).reshape(k * b, -1)
+        tile = lambda a: None if a is None else jnp.tile(a, (k,) + (1,) * (a.ndim - 1))
+        rec = -jnp.mean(self.log_likelihood(params, z, tile(x), tile(labels)).reshape(k, b), 0)
         kl = gaussian_kl(mean, logvar)
-        loss = jnp.mean(rec + self.beta * kl)
-        return loss, {
+        beta = self.beta
+        if self.warmup:
+            beta = beta * jnp.minimum(1.0, step.astype(jnp.float32) / self.warmup)
+        loss = jnp.mean(rec + beta * kl)
+        metrics = {
             "loss/vae": loss,
             "reconstruction": jnp.mean(rec),
             "kl": jnp.mean(kl),
             "elbo": -jnp.mean(rec + kl),
+            "beta": jnp.asarray(beta, jnp.float32),
         }
+        return loss, metrics
 
-    def update(self, params, opt_state, optimizers, batch, rng):
+    def update(self, params, opt_state, optimizers, batch, rng, step):
         x = batch["image"][0]  # one real batch per step
-        eps = jax.random.normal(rng, (x.shape[0], self.latent_dim))
-        grads, metrics = jax.grad(self.loss, has_aux=True)(params["vae"], x, eps)
+        labels = batch["label"][0] if self.conditional else None
+        grads, metrics = jax.grad(self.loss, has_aux=True)(params["vae"], x, labels, rng, step)
         p, o, norms = base.apply_gradients(
             optimizers["vae"], params["vae"], opt_state["vae"], grads, "vae"
         )

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gendl.config import ConfigError
 from gendl.objectives import base
 
 
@@ -32,6 +33,8 @@ class WganGp(base.Objective):
     def __init__(self, config, networks, image_shape):
         super().__init__(config, networks, image_shape)
         self.n_critic = int(config.objective.n_critic)
+        if self.n_critic < 1:
+            raise ConfigError(f"config.objective.n_critic must be >= 1, got {self.n_critic}.")
         self.gp_weight = float(config.objective.gp_weight)
         self.z_dim = int(config.model.z_dim)
         self.batches_per_step = self.n_critic
@@ -48,7 +51,8 @@ class WganGp(base.Objective):
     def sample(self, params, noise):
         return self.generator.apply({"params": params["generator"]}, noise)
 
-    def update(self, params, opt_state, optimizers, batch, rng):
+    def update(self, params, opt_state, optimizers, batch, rng, step):
+        del step  # no schedules
         real_batches = batch["image"]  # [n_critic, batch, H, W, C]
         n = real_batches.shape[1]
         g_params = params["generator"]
@@ -69,6 +73,7 @@ class WganGp(base.Objective):
 
         # Unrolled on purpose: XLA:CPU runs convolutions inside a while loop (lax.scan)
         # many times slower than the same ops unrolled; 5 copies compile quickly.
+        critic_metrics = []
         for i in range(self.n_critic):
             kz, ke = jax.random.split(jax.random.fold_in(rng, i))
             fake = self.sample(params, self.sample_noise(kz, n))
@@ -79,6 +84,9 @@ class WganGp(base.Objective):
             d_params, d_opt, norms = base.apply_gradients(
                 optimizers["critic"], d_params, d_opt, grads, "critic"
             )
+            critic_metrics.append({**d_metrics, **norms})
+        # Averaged over the critic iterations, so each logged value sees every real batch.
+        d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *critic_metrics)
 
         z = self.sample_noise(jax.random.fold_in(rng, self.n_critic), n)
 
@@ -89,7 +97,7 @@ class WganGp(base.Objective):
         g_params, g_opt, g_norms = base.apply_gradients(
             optimizers["generator"], g_params, opt_state["generator"], g_grads, "generator"
         )
-        metrics = {**d_metrics, **norms, **g_norms, "loss/generator": g_loss}
+        metrics = {**d_metrics, **g_norms, "loss/generator": g_loss}
         return (
             {"generator": g_params, "critic": d_params},
             {"generator": g_opt, "critic": d_opt},

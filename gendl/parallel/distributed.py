@@ -14,6 +14,14 @@ def maybe_initialize() -> None:
     A single process (the default) needs nothing.
     """
     if os.environ.get("GENDL_COORDINATOR_ADDRESS"):
+        missing = [v for v in ("GENDL_NUM_PROCESSES", "GENDL_PROCESS_ID") if v not in os.environ]
+        if missing:
+            from gendl.config import ConfigError
+
+            raise ConfigError(
+                f"GENDL_COORDINATOR_ADDRESS is set but {', '.join(missing)} is not: a process "
+                "of a multi-process job needs all three (see launch/local_multiprocess.sh)."
+            )
         jax.distributed.initialize(
             coordinator_address=os.environ["GENDL_COORDINATOR_ADDRESS"],
             num_processes=int(os.environ["GENDL_NUM_PROCESSES"]),

@@ -5,16 +5,17 @@ step that training runs."""
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 
 from gendl import config as config_lib
 from gendl import models, objectives
 from gendl.data import sampler as sampler_lib
-from gendl.data import source
+from gendl.data import source, transforms
 from gendl.parallel import mesh as mesh_lib
 from gendl.training import state as state_lib
 
 # Independent streams derived from the seed: initialisation, train steps, sample noise.
-_INIT, _TRAIN, _SAMPLES = 0, 1, 2
+_INIT, _TRAIN, _SAMPLES, _DATA = 0, 1, 2, 3
 
 
 @dataclasses.dataclass
@@ -24,8 +25,10 @@ class Experiment:
     objective: object
     optimizers: dict
     batches: sampler_lib.BatchIterator
-    train_step: object  # jitted (state, batch) -> (state, metrics); donates state
+    train_step: object  # jitted (state, batch) -> (state, metrics vector); donates state
     sample: object  # jitted (params, noise) -> images in [0, 1]
+    # Names of the train step's metrics vector entries; filled when the step is traced.
+    metric_names: list = dataclasses.field(default_factory=list)
 
     @property
     def batches_per_step(self) -> int:
@@ -58,8 +61,13 @@ class Experiment:
     def sample_noise(self, n: int):
         return self.objective.sample_noise(self.key(_SAMPLES), n)
 
-    def data_state(self, step: int) -> dict:
-        return self.batches.sampler.state_dict(step * self.batches_per_step)
+    def checkpoint_meta(self, step: int) -> dict:
+        """What a checkpoint stores besides the state: the data position, for exact resume."""
+        return {
+            "data": self.batches.sampler.state_dict(step * self.batches_per_step),
+            "batches_per_step": self.batches_per_step,
+            "config": {"model": self.config.model.name, "objective": self.config.objective.name},
+        }
 
 
 def build(config, mesh=None) -> Experiment:
@@ -86,15 +94,24 @@ def build(config, mesh=None) -> Experiment:
     optimizers = state_lib.make_optimizers(config.optimizer, sorted(networks))
     train_key = jax.random.fold_in(jax.random.key(config.seed), _TRAIN)
 
+    data_key = jax.random.fold_in(jax.random.key(config.seed), _DATA)
+    binarize = config.data.get("binarize", "")
+
     def train_step(state, batch):
-        batch = dict(batch, image=sampler_lib.to_float(batch["image"]))
+        images = transforms.prepare_images(
+            batch["image"], binarize=binarize, key=jax.random.fold_in(data_key, state.step)
+        )
+        batch = dict(batch, image=images)
         rng = jax.random.fold_in(train_key, state.step)
         params, opt_state, metrics = objective.update(
-            state.params, state.opt_state, optimizers, batch, rng
+            state.params, state.opt_state, optimizers, batch, rng, state.step
         )
         new = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-        return new, metrics
+        # One vector instead of a dict of scalars: the host fetches one array per step.
+        metric_names[:] = sorted(metrics)
+        return new, jnp.stack([jnp.asarray(metrics[k], jnp.float32) for k in metric_names])
 
+    metric_names = []
     rep = mesh_lib.replicated(mesh)
     step_fn = jax.jit(
         train_step,
@@ -103,4 +120,6 @@ def build(config, mesh=None) -> Experiment:
         donate_argnums=(0,),
     )
     sample_fn = jax.jit(objective.sample, out_shardings=rep)
-    return Experiment(config, mesh, objective, optimizers, batches, step_fn, sample_fn)
+    return Experiment(
+        config, mesh, objective, optimizers, batches, step_fn, sample_fn, metric_names
+    )

@@ -14,6 +14,8 @@ import numpy as np
 from absl import logging
 
 from gendl import checkpointing
+from gendl.config import ConfigError
+from gendl.data.source import DataError
 from gendl.monitoring import images as images_lib
 from gendl.monitoring import metrics as metrics_lib
 from gendl.monitoring import progress as progress_lib
@@ -59,29 +61,42 @@ def _diff(old, new, prefix=""):
 
 
 class _MetricWindow:
-    """Holds the device metrics of recent steps; fetching them is the only host sync."""
+    """Holds the device metrics of recent steps; fetching them is the only host sync.
 
-    def __init__(self):
-        self.pending = []  # (step, device metrics) not yet fetched
-        self.fetched = []  # (step, host metrics) since the last write
+    A train step returns its scalars stacked in one float32 vector (names in
+    `Experiment.metric_names`), so a fetch copies one small array per step, not one per scalar.
+    """
 
-    def add(self, step, metrics):
+    def __init__(self, names):
+        self.names = names
+        self.pending = []  # (step, device vector) not yet fetched
+        self.fetched = []  # (step, host dict) since the last write
+
+    def add(self, step, metrics, max_in_flight=2):
+        """Records a dispatched step; waits while more than `max_in_flight` steps are queued.
+
+        JAX dispatches asynchronously, so without this the host races ahead until the next
+        metric fetch (up to log.every_steps steps): a SIGTERM would then be honoured only
+        minutes later, and the progress line's clock would measure dispatch, not training.
+        Two steps in flight keep the device busy while the host prepares the next batch.
+        """
         self.pending.append((step, metrics))
+        if len(self.pending) > max_in_flight:
+            jax.block_until_ready(self.pending[-1 - max_in_flight][1])
 
     def fetch(self):
-        """Copies pending metrics to the host; returns the first non-finite (step, name, value)."""
-        host = jax.device_get([m for _, m in self.pending])
-        bad = None
-        for (step, _), m in zip(self.pending, host, strict=True):
-            m = {k: float(v) for k, v in m.items()}
-            self.fetched.append((step, m))
-            if bad is None:
-                for k, v in m.items():
-                    if not math.isfinite(v):
-                        bad = (step, k, v)
-                        break
+        """Copies pending metrics to the host; returns the first non-finite (step, name, value)
+        and keeps only the steps before it, so the run-up to a divergence still gets logged."""
+        steps = [step for step, _ in self.pending]
+        host = jax.device_get([vector for _, vector in self.pending])
         self.pending = []
-        return bad
+        for step, vector in zip(steps, host, strict=True):
+            values = dict(zip(self.names, np.asarray(vector, np.float64).tolist(), strict=True))
+            for name, value in values.items():
+                if not math.isfinite(value):
+                    return step, name, value
+            self.fetched.append((step, values))
+        return None
 
     def mean(self):
         if not self.fetched:
@@ -106,7 +121,14 @@ def train(config, workdir: str, *, timed_after: int = 2) -> dict:
 
 
 def _train(config, workdir, preempt, timed_after):
-    os.makedirs(workdir, exist_ok=True)
+    try:
+        os.makedirs(workdir, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"Cannot create the workdir {workdir!r}: {e.strerror}. Pass a --workdir you can "
+            "write to."
+        ) from e
+    workdir = os.path.abspath(workdir)
     primary = jax.process_index() == 0
     exp = experiment_lib.build(config)
     logging.info(
@@ -124,43 +146,63 @@ def _train(config, workdir, preempt, timed_after):
     )
     restored = ckpt.restore(exp.abstract_state())
     if restored is None:
-        state, start = exp.init_state(), 0
+        state, start, last_good = exp.init_state(), 0, None
         logging.info("Starting from scratch in %s", workdir)
     else:
         state, meta, start = restored
-        exp.batches.sampler.check_state(meta["data"])
+        _check_data_position(exp, meta, start)
+        last_good = start
         logging.info("Resumed from step %d in %s", start, workdir)
     if primary:
         _write_config(config, workdir)
     writers = metrics_lib.RunWriters(workdir, enabled=primary, resume_step=start)
+    try:
+        return _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_after)
+    finally:
+        # Also on errors: finish async checkpoint writes, flush buffered TensorBoard events.
+        ckpt.close()
+        writers.close()
+
+
+def _check_data_position(exp, meta, start):
+    """The checkpoint's data position must be where this config would read at `start`."""
+    next_batch = exp.batches.sampler.check_state(meta["data"])
+    if next_batch != start * exp.batches_per_step:
+        raise DataError(
+            f"The checkpoint at step {start} stopped at real batch {next_batch}, but this config "
+            f"consumes {exp.batches_per_step} batches per step and would resume at batch "
+            f"{start * exp.batches_per_step}: the number of batches per step (e.g. "
+            "objective.n_critic) changed since the run started. Resume with the original "
+            "setting, or start a new --workdir."
+        )
+
+
+def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_after):
+    primary = jax.process_index() == 0
     progress = progress_lib.Progress(
         config.total_steps, start, every_seconds=config.log.progress_every_seconds
     )
     noise = exp.sample_noise(config.log.num_samples)
-    window = _MetricWindow()
-
-    def meta_for(step):
-        return {
-            "data": exp.data_state(step),
-            "config": {"model": config.model.name, "objective": config.objective.name},
-        }
+    window = _MetricWindow(exp.metric_names)
 
     def check_finite():
         bad = window.fetch()
-        if bad is not None:
-            ckpt.wait()
-            last = ckpt.latest_step()
-            where = (
-                f"the last good checkpoint is step {last} in {ckpt.directory} and is intact"
-                if last is not None
-                else "no checkpoint had been written yet"
-            )
-            raise NonFiniteLossError(
-                f"Training stopped: {bad[1]} became {bad[2]} at step {bad[0]}. Nothing was saved "
-                f"after it; {where}. Rerunning the same command resumes from there (with the "
-                "same config the same step will diverge again: lower the learning rate, enable "
-                "--config.optimizer.grad_clip_norm, or change the seed)."
-            )
+        if bad is None:
+            return
+        if window.fetched:  # the finite steps before the divergence
+            writers.write_scalars(window.fetched[-1][0], window.mean())
+        ckpt.wait()
+        where = (
+            f"the last good checkpoint is step {last_good} in {ckpt.directory} and is intact"
+            if last_good is not None
+            else "no checkpoint had been written yet"
+        )
+        raise NonFiniteLossError(
+            f"Training stopped: {bad[1]} became {bad[2]} at step {bad[0]}. Nothing was saved "
+            f"after it; {where}. Rerunning the same command resumes from there (with the "
+            "same config the same step will diverge again: lower the learning rate, enable "
+            "--config.optimizer.grad_clip_norm, or change the seed)."
+        )
 
     def write_samples(step):
         images = np.asarray(jax.device_get(exp.sample(state.params, noise)))
@@ -168,7 +210,7 @@ def _train(config, workdir, preempt, timed_after):
 
     # --- The step loop.
     step = start
-    timer = {"start_step": None, "start": None}
+    timer = {"start_step": None, "start": None, "end": None}
     while step < config.total_steps:
         if step == start + timed_after:
             jax.block_until_ready(state)
@@ -184,37 +226,38 @@ def _train(config, workdir, preempt, timed_after):
         # The modulo first: orbax's should_save costs ~30 us, a percent of a fast step.
         on_schedule = step % config.checkpoint.every_steps == 0 and ckpt.should_save(step)
         save_now = on_schedule or is_last or stop
-        if log_now or save_now or progress.due():
+        # With several processes, when to fetch (and maybe stop on a NaN) must not depend on a
+        # process's own clock, or one would leave the collective step the others wait in.
+        show = progress.due() if jax.process_count() == 1 else False
+        if log_now or save_now or show:
             check_finite()  # before any save: a checkpoint never holds NaNs
             line = progress.update(step, window.mean())
-            if line:
+            if line and primary:
                 logging.info("%s", line)
         if log_now:
             writers.write_scalars(step, window.mean())
             window.reset()
+        if is_last or stop:
+            jax.block_until_ready(state)
+            timer["end"] = time.perf_counter()  # before the final sample grid and save
         if step % config.log.sample_every_steps == 0 or is_last:
             write_samples(step)
-        if save_now:
-            ckpt.save(step, state, meta_for(step), force=is_last or stop)
+        if save_now and ckpt.save(step, state, exp.checkpoint_meta(step), force=is_last or stop):
+            last_good = step
         if stop:
             break
 
-    jax.block_until_ready(state)
     timed = {"timed_steps": 0, "timed_seconds": 0.0}
-    if timer["start"] is not None:
+    if timer["start"] is not None and timer["end"] is not None:
         timed = {
             "timed_steps": step - timer["start_step"],
-            "timed_seconds": time.perf_counter() - timer["start"],
+            "timed_seconds": timer["end"] - timer["start"],
         }
-
-    # --- Shutdown: finish async writes so nothing is lost.
     ckpt.wait()
-    ckpt.close()
-    writers.close()
     if step < config.total_steps:
         raise Preempted(
             f"Stopped by SIGTERM at step {step}; checkpoint saved in {ckpt.directory}. "
             "Rerun the same command to continue."
         )
-    logging.info("Done: %d steps in %s", step, workdir)
+    logging.info("Done: %d steps in %s", step, os.path.dirname(ckpt.directory))
     return {"step": step, **timed}

@@ -1,0 +1,25 @@
+"""Batch transforms that run on the device, inside the compiled train step."""
+
+import jax
+import jax.numpy as jnp
+
+from gendl.data.sampler import to_float
+
+BINARIZE_MODES = ("", "dynamic", "threshold")
+
+
+def prepare_images(images, *, binarize: str = "", key=None):
+    """uint8 images -> float32 in [0, 1], optionally binarised.
+
+    "dynamic": a fresh Bernoulli sample of every pixel each time an image is used (the
+    standard protocol for likelihoods on MNIST, Salakhutdinov & Murray 2008; Burda et al.
+    2015). "threshold": pixels > 0.5 become 1.
+    """
+    x = to_float(images)
+    if binarize == "dynamic":
+        return jax.random.bernoulli(key, x).astype(jnp.float32)
+    if binarize == "threshold":
+        return (x > 0.5).astype(jnp.float32)
+    if binarize:
+        raise ValueError(f"binarize must be one of {BINARIZE_MODES}, got {binarize!r}")
+    return x

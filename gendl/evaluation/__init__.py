@@ -1,0 +1,1 @@
+"""Evaluation of trained models: importance-sampled log-likelihood and anomaly-detection AUC."""

@@ -110,3 +110,15 @@ def validate(c: ml_collections.ConfigDict, device_count: int, process_count: int
     for key in ("every_steps", "sample_every_steps"):
         if c.log[key] < 1:
             raise ConfigError(f"config.log.{key} must be >= 1, got {c.log[key]}.")
+
+
+def sibling_config(config_file: str, name: str, arg: str | None = None):
+    """`get_config(arg)` of another file in the same configs/ folder, so a variant config
+    (e.g. beta_vae.py) starts from its base (vae.py) wherever it is run from."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(config_file)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"gendl_configs_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)

@@ -72,3 +72,79 @@ def test_bernoulli_nll_matches_formula():
     np.testing.assert_allclose(
         vae.bernoulli_nll(jnp.asarray(logits), jnp.asarray(x)), want, rtol=1e-5
     )
+
+
+def _vae_objective(**objective):
+    import ml_collections
+
+    from gendl import models, objectives
+
+    config = ml_collections.ConfigDict(
+        {
+            "model": {"name": "mlp_vae", "hidden": 32, "latent_dim": 3, "num_classes": 0},
+            "objective": {
+                "name": "vae",
+                "beta": 1.0,
+                "kl_warmup_steps": 0,
+                "bound": "elbo",
+                "num_samples": 1,
+                **objective,
+            },
+        }
+    )
+    nets = models.build(config.model, (4, 4, 1))
+    obj = objectives.build(config, nets, (4, 4, 1))
+    return obj, obj.init(jax.random.key(0))
+
+
+def test_gaussian_kl_matches_monte_carlo():
+    mean, logvar = jnp.array([[0.5, -1.0, 2.0]]), jnp.array([[0.3, -0.7, 0.1]])
+    z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(jax.random.key(0), (200_000, 3))
+    from gendl.evaluation import likelihood
+
+    mc = jnp.mean(
+        likelihood.diag_gaussian_log_prob(z, mean, logvar) - likelihood.std_normal_log_prob(z)
+    )
+    np.testing.assert_allclose(mc, vae.gaussian_kl(mean, logvar)[0], rtol=0.02)
+
+
+def test_iwae_bound_is_above_elbo_and_grows_with_k():
+    from gendl.evaluation import likelihood
+
+    obj, params = _vae_objective()
+    x = jax.random.bernoulli(jax.random.key(1), 0.3, (256, 4, 4, 1)).astype(jnp.float32)
+    bounds = []
+    for k in (1, 5, 50):
+        log_w = obj.log_weights(params, x, None, jax.random.key(2), k)
+        bounds.append(float(jnp.mean(likelihood.iwae_bound(log_w))))
+    elbo = float(jnp.mean(obj.elbo(params, x, None, jax.random.key(3))))
+    assert bounds[0] == pytest.approx(elbo, abs=0.3)  # k=1 is an ELBO estimate
+    assert bounds[0] < bounds[1] < bounds[2]
+
+
+def test_kl_warmup_schedule():
+    obj, params = _vae_objective(beta=4.0, kl_warmup_steps=10)
+    x = jnp.full((2, 4, 4, 1), 0.5)
+    betas = [
+        float(obj.loss(params["vae"], x, None, jax.random.key(0), jnp.int32(s))[1]["beta"])
+        for s in (0, 5, 10, 20)
+    ]
+    assert betas == pytest.approx([0.0, 2.0, 4.0, 4.0])
+
+
+def test_iwae_rejects_beta():
+    from gendl.config import ConfigError
+
+    with pytest.raises(ConfigError, match="IWAE"):
+        _vae_objective(bound="iwae", beta=2.0)
+
+
+def test_denoising_corruptions():
+    from gendl.objectives import autoencoder
+
+    x = jnp.full((4, 8, 8, 1), 0.5)
+    masked = autoencoder.corrupt(x, jax.random.key(0), "masking", mask_prob=0.5)
+    assert set(np.unique(np.asarray(masked)).tolist()) == {0.0, 0.5}
+    noisy = autoencoder.corrupt(x, jax.random.key(0), "gaussian", noise_std=3.0)
+    assert float(noisy.min()) == 0.0 and float(noisy.max()) == 1.0  # clipped to the pixel range
+    np.testing.assert_allclose(autoencoder.psnr(jnp.float32(0.01)), 20.0, rtol=1e-6)

@@ -29,6 +29,10 @@ def get_config(arg=None):
     c.objective.mask_prob = 0.0
 
     c.optimizer.learning_rate = 1e-3
+    c.evals.reconstruction = dict(
+        type="reconstruction", every_steps=5000, num_examples=10_000, batch_size=200
+    )
+    c.evals.pictures = dict(type="pictures", every_steps=5000, num_examples=2000, batch_size=200)
     c.checkpoint.every_steps = 5000
     c.log.every_steps = 200
     c.log.sample_every_steps = 5000

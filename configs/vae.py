@@ -36,6 +36,22 @@ def get_config(arg=None):
 
     c.optimizer.learning_rate = 1e-3
 
+    # The likelihood protocol: test ELBO and -log p(x) with k=5000 importance samples on all
+    # 10,000 test images under one fixed binarisation (seed 0); run at the end of training.
+    c.evals.likelihood = dict(
+        type="likelihood",
+        every_steps=0,
+        num_samples=5000,
+        num_examples=10_000,
+        chunk_size=500,
+        batch_size=200,
+        seed=0,
+    )
+    c.evals.reconstruction = dict(
+        type="reconstruction", every_steps=5000, num_examples=10_000, batch_size=200
+    )
+    c.evals.pictures = dict(type="pictures", every_steps=5000, num_examples=200, batch_size=200)
+
     c.checkpoint.every_steps = 5000
     c.log.every_steps = 200
     c.log.sample_every_steps = 5000

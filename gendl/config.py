@@ -58,6 +58,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.log.progress_every_seconds = 15.0  # console line
     c.log.sample_every_steps = 1000  # sample grid PNG from fixed noise
     c.log.num_samples = 64
+
+    # Evaluators by name: each a ConfigDict with `type` (gendl.evaluation.evaluators.REGISTRY)
+    # and `every_steps` (0: only at the end of training), plus its own settings.
+    c.evals = ml_collections.ConfigDict()
     return c
 
 
@@ -69,6 +73,13 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.log.sample_every_steps = 10
     c.log.num_samples = 16
     c.log.progress_every_seconds = 0.0
+    for ev in c.evals.values():  # evaluators on a handful of test images, few samples
+        ev.num_examples = min(ev.get("num_examples", 64), 64)
+        if "num_samples" in ev:
+            ev.num_samples = min(ev.num_samples, 16)
+            ev.chunk_size = min(ev.get("chunk_size", 16), 16)
+        if "batch_size" in ev:
+            ev.batch_size = min(ev.batch_size, 32)
     return c
 
 

@@ -16,6 +16,7 @@ from absl import logging
 from gendl import checkpointing
 from gendl.config import ConfigError
 from gendl.data.source import DataError
+from gendl.evaluation import evaluators
 from gendl.monitoring import images as images_lib
 from gendl.monitoring import metrics as metrics_lib
 from gendl.monitoring import progress as progress_lib
@@ -164,6 +165,27 @@ def _train(config, workdir, preempt, timed_after):
         writers.close()
 
 
+class _Evaluations:
+    """config.evals, built on first use (they load the test split and compile)."""
+
+    def __init__(self, exp, config):
+        self.exp, self.cfgs, self.built = exp, dict(config.evals.items()), {}
+
+    def run(self, step, params, is_last, writers):
+        scalars = {}
+        for name, cfg in sorted(self.cfgs.items()):
+            every = cfg.get("every_steps", 0)
+            if not (is_last or (every and step % every == 0)):
+                continue
+            if name not in self.built:
+                self.built[name] = evaluators.build(self.exp, name, cfg)
+            values, images = self.built[name].run(params)
+            scalars.update({f"eval/{name}/{k}": v for k, v in values.items()})
+            writers.write_images(step, {f"{name}_{k}": v for k, v in images.items()})
+            logging.info("eval %s at step %d: %s", name, step, values)
+        return scalars
+
+
 def _check_data_position(exp, meta, start):
     """The checkpoint's data position must be where this config would read at `start`."""
     next_batch = exp.batches.sampler.check_state(meta["data"])
@@ -184,6 +206,7 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
     )
     noise = exp.sample_noise(config.log.num_samples)
     window = _MetricWindow(exp.metric_names)
+    evals = _Evaluations(exp, config)
 
     def check_finite():
         bad = window.fetch()
@@ -234,8 +257,9 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
             line = progress.update(step, window.mean())
             if line and primary:
                 logging.info("%s", line)
-        if log_now:
-            writers.write_scalars(step, window.mean())
+        eval_scalars = evals.run(step, state.params, is_last, writers)
+        if log_now or eval_scalars:
+            writers.write_scalars(step, {**window.mean(), **eval_scalars})
             window.reset()
         if is_last or stop:
             jax.block_until_ready(state)

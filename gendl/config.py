@@ -29,6 +29,8 @@ def base_config() -> ml_collections.ConfigDict:
     # Folder holding `<name>/<original files>`; lets gendl prepare the dataset offline.
     # Read when the config is built, so `GENDL_MANUAL_DIR=... python -m gendl.main` works.
     c.data.manual_dir = os.environ.get("GENDL_MANUAL_DIR", "")
+    # Classes left out of the training split (one-class anomaly detection trains without them).
+    c.data.exclude_labels = ()
     # "" keeps grey levels in [0, 1]; "dynamic" resamples binary pixels every use (the
     # likelihood protocol on MNIST); "threshold" binarises at 0.5.
     c.data.binarize = ""

@@ -88,3 +88,32 @@ def test_two_dimensional_latents_get_manifold_and_scatter(fake_data, tmp_path):
     loop.train(c, str(tmp_path))
     for name in ("pictures_manifold", "pictures_latent_scatter"):
         assert os.path.exists(tmp_path / "samples" / f"{name}_00000002.png"), name
+
+
+def test_one_class_anomaly_protocol(fake_data, tmp_path):
+    from gendl import anomaly
+
+    c = load("vae")
+    c.total_steps, c.batch_size = 3, 16
+    c.data.manual_dir, c.data.data_dir = fake_data["manual_dir"], fake_data["data_dir"]
+    results = anomaly.run(c, str(tmp_path), ["3"], num_samples=2)
+    assert 0.0 <= results["auroc_heldout_3"] <= 1.0
+    assert results["auroc_mean"] == results["auroc_heldout_3"]
+    # The held-out digit never reached training.
+    with open(tmp_path / "heldout_3" / "config.json") as f:
+        assert json.load(f)["data"]["exclude_labels"] == [3]
+    assert (
+        json.load(open(tmp_path / "anomaly.json"))["auroc_heldout_3"] == results["auroc_heldout_3"]
+    )
+
+
+def test_excluded_labels_never_appear_in_training_batches(fake_data):
+    from gendl.training import experiment
+
+    c = load("vae")
+    c.batch_size = 16
+    c.data.exclude_labels = (0, 1, 2)
+    c.data.manual_dir, c.data.data_dir = fake_data["manual_dir"], fake_data["data_dir"]
+    exp = experiment.build(c)
+    labels = set(exp.batches.labels.tolist())
+    assert labels and not labels & {0, 1, 2}

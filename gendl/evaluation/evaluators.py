@@ -14,7 +14,7 @@ import numpy as np
 
 from gendl.config import ConfigError
 from gendl.data import source
-from gendl.evaluation import likelihood
+from gendl.evaluation import anomaly, likelihood
 from gendl.monitoring import figures
 from gendl.monitoring import images as images_lib
 from gendl.parallel import mesh as mesh_lib
@@ -189,7 +189,48 @@ class Pictures:
         return {}, out
 
 
-REGISTRY = {"likelihood": Likelihood, "reconstruction": Reconstruction, "pictures": Pictures}
+class Anomaly:
+    """One-class anomaly detection: every test image gets a score (the negative ELBO averaged
+    over `num_samples` draws for a VAE, the reconstruction BCE for an autoencoder); the classes
+    left out of training (config.data.exclude_labels) are the anomalies. Reports AUROC."""
+
+    def __init__(self, exp, cfg):
+        self.data = _TestData(exp, cfg)
+        held_out = cfg.get("held_out", None) or exp.config.data.exclude_labels
+        if not held_out:
+            raise ConfigError(
+                "The anomaly evaluator needs anomalous classes: set config.data.exclude_labels "
+                "(left out of training) or config.evals.<name>.held_out."
+            )
+        self.is_anomaly = np.isin(self.data.labels, np.asarray(held_out))
+        obj, k = exp.objective, int(cfg.get("num_samples", 10))
+        rep = mesh_lib.replicated(exp.mesh)
+
+        def score(params, x, labels, rng):
+            if hasattr(obj, "elbo"):
+                keys = jax.random.split(rng, k)
+                return -jnp.mean(jnp.stack([obj.elbo(params, x, labels, r) for r in keys]), 0)
+            r = obj.decode_mean(params, obj.encode(params, x, labels), labels)
+            p = jnp.clip(r, 1e-6, 1 - 1e-6).reshape(x.shape[0], -1)
+            t = x.reshape(x.shape[0], -1)
+            return -jnp.sum(t * jnp.log(p) + (1 - t) * jnp.log(1 - p), -1)
+
+        self._fn = jax.jit(score, out_shardings=rep)
+
+    def run(self, params):
+        scores = []
+        for i, (x, y, valid) in enumerate(self.data.batches()):
+            s = self._fn(params, x, y, jax.random.fold_in(jax.random.key(0), i))
+            scores.append(np.asarray(jax.device_get(s))[:valid])
+        return {"auroc": anomaly.roc_auc(np.concatenate(scores), self.is_anomaly)}, {}
+
+
+REGISTRY = {
+    "likelihood": Likelihood,
+    "reconstruction": Reconstruction,
+    "pictures": Pictures,
+    "anomaly": Anomaly,
+}
 
 
 def build(exp, name, cfg):

@@ -6,6 +6,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gendl import config as config_lib
 from gendl import models, objectives
@@ -79,6 +80,9 @@ def build(config, mesh=None) -> Experiment:
         manual_dir=config.data.manual_dir or None,
         data_dir=config.data.data_dir or None,
     )
+    if config.data.get("exclude_labels"):
+        keep = ~np.isin(labels, np.asarray(config.data.exclude_labels))
+        images, labels = images[keep], labels[keep]
     sampler = sampler_lib.BatchSampler(
         len(images),
         config.batch_size,

@@ -296,6 +296,7 @@ def test_sigterm_checkpoints_then_resumes(tmp_path, env):
     assert "Rerun the same command" in err
     saved = steps_in(workdir)
     assert saved and 0 < saved[-1] < 1000000  # saved where it stopped, not on schedule
+    assert metric_steps(workdir)[-1] == saved[-1]  # the partial window was written too
     r = run_main(workdir, [*VAE_SMOKE, f"--config.total_steps={saved[-1] + 5}"], env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"Resumed from step {saved[-1]}" in r.stderr

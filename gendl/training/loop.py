@@ -258,7 +258,8 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
             if line and primary:
                 logging.info("%s", line)
         eval_scalars = evals.run(step, state.params, is_last, writers)
-        if log_now or eval_scalars:
+        # A preemption also writes the partial window, so no logged step is lost.
+        if log_now or eval_scalars or (stop and window.fetched):
             writers.write_scalars(step, {**window.mean(), **eval_scalars})
             window.reset()
         if is_last or stop:

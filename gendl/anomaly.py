@@ -19,6 +19,7 @@ from ml_collections import config_flags
 from gendl import checkpointing, cli
 from gendl.config import ConfigError
 from gendl.data.source import DataError
+from gendl.evaluation.workdir import evaluate
 from gendl.monitoring import console
 from gendl.training import loop
 
@@ -35,19 +36,19 @@ def run(config, workdir, digits, num_samples=10):
         c = config.copy_and_resolve_references()
         with c.unlocked():
             c.data.exclude_labels = (int(digit),)
+            # Scored after training through gendl.evaluate (every_steps < 0), so rerunning a
+            # finished digit only re-scores it.
             c.evals = {
                 "anomaly": {
                     "type": "anomaly",
-                    "every_steps": 0,
+                    "every_steps": -1,
                     "num_samples": num_samples,
                     "batch_size": 200,
                 }
             }
         run_dir = os.path.join(workdir, f"heldout_{digit}")
         loop.train(c, run_dir)
-        with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-            last = json.loads(f.readlines()[-1])
-        results[f"auroc_heldout_{digit}"] = last["eval/anomaly/auroc"]
+        results[f"auroc_heldout_{digit}"] = evaluate(run_dir, ["anomaly"])["anomaly/auroc"]
         logging.info("held-out digit %s: AUROC %.4f", digit, results[f"auroc_heldout_{digit}"])
     results["auroc_mean"] = sum(results.values()) / len(digits)
     with open(os.path.join(workdir, "anomaly.json"), "w") as f:

@@ -174,8 +174,8 @@ class _Evaluations:
     def run(self, step, params, is_last, writers):
         scalars = {}
         for name, cfg in sorted(self.cfgs.items()):
-            every = cfg.get("every_steps", 0)
-            if not (is_last or (every and step % every == 0)):
+            every = cfg.get("every_steps", 0)  # < 0: only from gendl.evaluate
+            if every < 0 or not (is_last or (every and step % every == 0)):
                 continue
             if name not in self.built:
                 self.built[name] = evaluators.build(self.exp, name, cfg)
@@ -257,18 +257,19 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
             line = progress.update(step, window.mean())
             if line and primary:
                 logging.info("%s", line)
+        if is_last or stop:
+            jax.block_until_ready(state)
+            timer["end"] = time.perf_counter()  # before the final save, samples, evaluations
+        if save_now and ckpt.save(step, state, exp.checkpoint_meta(step), force=is_last or stop):
+            last_good = step
+        if step % config.log.sample_every_steps == 0 or is_last:
+            write_samples(step)
+        # After the save: a slow final evaluation must not put the last checkpoint at risk.
         eval_scalars = evals.run(step, state.params, is_last, writers)
         # A preemption also writes the partial window, so no logged step is lost.
         if log_now or eval_scalars or (stop and window.fetched):
             writers.write_scalars(step, {**window.mean(), **eval_scalars})
             window.reset()
-        if is_last or stop:
-            jax.block_until_ready(state)
-            timer["end"] = time.perf_counter()  # before the final sample grid and save
-        if step % config.log.sample_every_steps == 0 or is_last:
-            write_samples(step)
-        if save_now and ckpt.save(step, state, exp.checkpoint_meta(step), force=is_last or stop):
-            last_good = step
         if stop:
             break
 

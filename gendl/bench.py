@@ -59,8 +59,10 @@ def _time_full_loop(config, steps, warmup):
     config = config.copy_and_resolve_references()
     with config.unlocked():
         config.total_steps = warmup + steps
-        # Checkpoints are excluded: their cost depends on the disk, not on gendl.
+        # Checkpoints and evaluators are excluded: their cost depends on the disk and on the
+        # evaluation protocol, not on the training loop.
         config.checkpoint.every_steps = 10**9
+        config.evals = {}
     with tempfile.TemporaryDirectory() as workdir:
         result = loop.train(config, workdir, timed_after=warmup)
     return result["timed_steps"] / result["timed_seconds"]

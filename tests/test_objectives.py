@@ -148,3 +148,14 @@ def test_denoising_corruptions():
     noisy = autoencoder.corrupt(x, jax.random.key(0), "gaussian", noise_std=3.0)
     assert float(noisy.min()) == 0.0 and float(noisy.max()) == 1.0  # clipped to the pixel range
     np.testing.assert_allclose(autoencoder.psnr(jnp.float32(0.01)), 20.0, rtol=1e-6)
+
+
+def test_bernoulli_nll_equals_log_prob_form():
+    from gendl.evaluation import likelihood
+
+    rng = np.random.default_rng(3)
+    logits = jnp.asarray(rng.normal(size=(5, 4, 4, 1)) * 30, jnp.float32)
+    x = jnp.asarray(rng.uniform(size=(5, 4, 4, 1)), jnp.float32)
+    np.testing.assert_allclose(
+        -vae.bernoulli_nll(logits, x), likelihood.bernoulli_log_prob(logits, x), rtol=1e-5
+    )

@@ -66,7 +66,9 @@ class Vae(base.Objective):
         out = self._apply(params, "decode", z, self._labels(labels))
         if isinstance(out, tuple):
             return likelihood.gaussian_log_prob(x, *out)
-        return likelihood.bernoulli_log_prob(out, x)
+        # optax's form evaluates one softplus per pixel where log_prob's symmetric form takes
+        # two: a quarter of the MLP VAE's step time on CPU. Same value (tested).
+        return -bernoulli_nll(out, x)
 
     def log_weights(self, params, x, labels, rng, n):
         """log p(x, z_j) - log q(z_j|x) for n fresh z_j per example: [batch, n]."""

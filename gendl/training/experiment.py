@@ -71,6 +71,22 @@ class Experiment:
         }
 
 
+# XLA:CPU options for the train step. Measured on the WGAN-GP step (2-core x86, jax 0.10.2,
+# interleaved runs): leaving elementwise work out of YNNPACK fusions ran 1.32-1.43 it/s
+# against 1.16-1.29 with the default. It changes which kernels run, not the computation.
+_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+def _compiler_options(mesh):
+    if mesh.devices.flat[0].platform != "cpu":
+        return None
+    try:  # experimental options come and go between XLA versions: probe before relying on one
+        jax.jit(lambda x: x + 1, compiler_options=_CPU_OPTIONS)(0)
+    except Exception:  # noqa: BLE001 -- any failure means: compile with XLA's defaults
+        return None
+    return _CPU_OPTIONS
+
+
 def build(config, mesh=None) -> Experiment:
     mesh = mesh_lib.make_mesh() if mesh is None else mesh
     config_lib.validate(config, mesh.size, jax.process_count())
@@ -122,6 +138,7 @@ def build(config, mesh=None) -> Experiment:
         in_shardings=(rep, mesh_lib.batch_sharding(mesh, batch_dim=1)),
         out_shardings=(rep, rep),
         donate_argnums=(0,),
+        compiler_options=_compiler_options(mesh),
     )
     sample_fn = jax.jit(objective.sample, out_shardings=rep)
     return Experiment(

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gendl.config import ConfigError
-from gendl.data import source
+from gendl.data import source, transforms
 from gendl.evaluation import anomaly, likelihood
 from gendl.monitoring import figures
 from gendl.monitoring import images as images_lib
@@ -37,13 +37,11 @@ class _TestData:
         images, labels = _test_split(c.data.name, c.data.manual_dir, c.data.data_dir)
         n = min(int(cfg.get("num_examples", len(images))), len(images))
         self.images, self.labels = images[:n], labels[:n].astype(np.int32)
-        if c.data.get("binarize", "") in ("dynamic", "threshold"):
-            if c.data.binarize == "dynamic":
-                self.x = _fixed_binarization(self.images, int(cfg.get("seed", 0)))
-            else:
-                self.x = (self.images > 127).astype(np.float32)
-        else:
-            self.x = self.images.astype(np.float32) / 255.0
+        binarize = c.data.get("binarize", "")
+        if binarize == "dynamic":
+            self.x = _fixed_binarization(self.images, int(cfg.get("seed", 0)))
+        else:  # the train step's own transform, so test inputs match training inputs
+            self.x = np.asarray(transforms.prepare_images(self.images, binarize=binarize))
         self.batch_size = int(cfg.get("batch_size", 200))
         if self.batch_size % exp.mesh.size:
             raise ConfigError(

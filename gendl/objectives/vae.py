@@ -72,16 +72,13 @@ class Vae(base.Objective):
 
     def log_weights(self, params, x, labels, rng, n):
         """log p(x, z_j) - log q(z_j|x) for n fresh z_j per example: [batch, n]."""
-        mean, logvar = self.encode(params, x, labels)
-        b = x.shape[0]
-        eps = jax.random.normal(rng, (b, n, self.latent_dim))
-        z = mean[:, None] + eps * jnp.exp(0.5 * logvar)[:, None]
-        flat = lambda a: a.reshape(b * n, *a.shape[2:])
-        rep = lambda a: None if a is None else jnp.repeat(a, n, axis=0)
-        log_px = self.log_likelihood(params, flat(z), rep(x), rep(labels)).reshape(b, n)
-        log_pz = likelihood.std_normal_log_prob(z)
-        log_qz = likelihood.diag_gaussian_log_prob(z, mean[:, None], logvar[:, None])
-        return log_px + log_pz - log_qz
+        # The decoder sees the batch repeated n times, so the labels are repeated alike.
+        rep_labels = None if labels is None else jnp.repeat(labels, n, axis=0)
+        log_weights_fn = likelihood.vae_log_weights(
+            lambda p, x: self.encode(p, x, labels),
+            lambda p, z, x: self.log_likelihood(p, z, x, rep_labels),
+        )
+        return log_weights_fn(params, x, rng, n)
 
     def elbo(self, params, x, labels, rng):
         """Single-sample ELBO with the KL in closed form, per example."""

@@ -15,6 +15,24 @@ class TrainState:
     step: jax.Array  # int32 scalar: train steps done
     params: dict  # {network name: params}
     opt_state: dict  # {network name: optax state}
+    # {network name: {collection: tree}}: what a network carries that is not trained by
+    # gradients (batch-norm statistics, spectral-norm power-iteration vectors). Networks
+    # without such state have no entry.
+    model_state: dict = flax.struct.field(default_factory=dict)
+    # {network name: params}: exponential moving averages of some networks' parameters
+    # (e.g. a GAN generator's); empty when EMA is off.
+    ema: dict = flax.struct.field(default_factory=dict)
+
+    def variables(self, use_ema: bool = True) -> dict:
+        """{network name: flax variables} for inference (samples, evaluation): the EMA
+        parameters where they exist, plus the network's non-parameter state."""
+        return {
+            name: {
+                "params": self.ema[name] if use_ema and name in self.ema else p,
+                **self.model_state.get(name, {}),
+            }
+            for name, p in self.params.items()
+        }
 
 
 def make_optimizer(cfg) -> optax.GradientTransformation:
@@ -32,7 +50,23 @@ def make_optimizers(cfg, network_names) -> dict:
     return {name: make_optimizer(cfg) for name in network_names}
 
 
+def split_variables(variables: dict) -> tuple[dict, dict]:
+    """{network: flax variables} -> ({network: params}, {network: other collections})."""
+    params = {name: v["params"] for name, v in variables.items()}
+    model_state = {
+        name: rest
+        for name, v in variables.items()
+        if (rest := {k: c for k, c in v.items() if k != "params"})
+    }
+    return params, model_state
+
+
 def init_state(objective, optimizers, rng) -> TrainState:
-    params = objective.init(rng)
+    params, model_state = split_variables(objective.init(rng))
     opt_state = {name: optimizers[name].init(p) for name, p in params.items()}
-    return TrainState(step=jax.numpy.zeros((), jax.numpy.int32), params=params, opt_state=opt_state)
+    return TrainState(
+        step=jax.numpy.zeros((), jax.numpy.int32),
+        params=params,
+        opt_state=opt_state,
+        model_state=model_state,
+    )

@@ -9,7 +9,8 @@ kind            discriminator loss                                generator loss
 minimax         -E log D(x) - E log(1 - D(G(z)))                  E log(1 - D(G(z)))
                 = E softplus(-l_real) + E softplus(l_fake)         = -E softplus(l_fake)
                 (Goodfellow et al. 2014, eq. 1)
-non_saturating  as minimax                                        -E log D(G(z)) = E softplus(-l_fake)
+non_saturating  as minimax                                        -E log D(G(z))
+                                                                  = E softplus(-l_fake)
                 (Goodfellow et al. 2014, sec. 3: stronger gradients early in training)
 wasserstein     E c_fake - E c_real                               -E c_fake
                 (Arjovsky et al. 2017; the critic must be kept Lipschitz elsewhere)

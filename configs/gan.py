@@ -37,6 +37,7 @@ def get_config(arg=None):
 
     c.checkpoint.every_steps = 5000
     c.log.every_steps = 200
+    c.log.num_samples = 100  # a 10x10 grid: one row per class for conditional models
     c.log.sample_every_steps = 2000
 
     def minimax(c):

@@ -35,6 +35,9 @@ def get_config(arg=None):
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5
 
+    # Sample grid and latent interpolations from the final generator (EMA when on).
+    c.evals.pictures = dict(type="generator_pictures", every_steps=0, num_samples=100)
+
     c.checkpoint.every_steps = 5000
     c.log.every_steps = 200
     c.log.num_samples = 100  # a 10x10 grid: one row per class for conditional models

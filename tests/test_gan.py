@@ -152,3 +152,45 @@ print(json.dumps({"devices": jax.device_count(), "out": out}))
     assert len(one) == len(eight) > 3
     for a, b in zip(one, eight, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+class _ToyConditional:
+    """A 'generator' whose image is its class label (as grey level) and its first noise
+    coordinate (as the top-left pixel), so the pictures' layout can be read back."""
+
+    conditional = True
+
+    def latents(self, rng, n):
+        return jax.random.normal(rng, (n, 3)), jnp.arange(n) % 10
+
+    def sample_noise(self, rng, n):
+        return gan.Gan.sample_noise(self, rng, n)
+
+    def sample(self, variables, noise):
+        z, labels = noise["z"], noise["label"]
+        images = jnp.broadcast_to(labels[:, None, None, None] / 10.0, (len(z), 4, 4, 1))
+        return images.at[:, 0, 0, 0].set(jax.nn.sigmoid(z[:, 0]))
+
+
+def test_generator_pictures_layout():
+    from gendl.evaluation.generator_pictures import GeneratorPictures
+
+    toy = _ToyConditional()
+    toy.num_classes, toy.z_dim = 10, 3
+    exp = type("Exp", (), {"objective": toy, "sample": staticmethod(toy.sample)})()
+    cfg = dict(num_samples=100, interpolation_rows=3, interpolation_steps=5)
+    _, pictures = GeneratorPictures(exp, cfg).run(None)
+    grid, strip = pictures["samples"], pictures["interpolations"]
+    assert grid.shape == (2 + 10 * 6, 2 + 10 * 6, 1) and strip.shape == (2 + 3 * 6, 2 + 5 * 6, 1)
+    tiles = lambda img, rows, cols: img[2:, 2:, 0].reshape(rows, 6, cols, 6)[:, :4, :, :4]
+    t = tiles(grid, 10, 10).astype(int)
+    # Grid: class r in every cell of row r, the same noise down every column.
+    np.testing.assert_array_equal(
+        t[:, 2, :, 2], np.repeat(np.round(np.arange(10) * 25.5), 10).reshape(10, 10)
+    )
+    np.testing.assert_array_equal(t[:, 0, :, 0], np.broadcast_to(t[0, 0, :, 0], (10, 10)))
+    assert len(set(t[0, 0, :, 0])) > 1
+    s = tiles(strip, 3, 5).astype(int)
+    np.testing.assert_array_equal(
+        s[:, 2, :, 2], np.repeat(np.round(np.arange(3) * 25.5), 5).reshape(3, 5)
+    )

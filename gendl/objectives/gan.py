@@ -77,7 +77,8 @@ class Gan(base.Objective):
     def _split(self, out):
         return out if self.aux_classifier else (out, None)
 
-    def _latents(self, rng, n):
+    def latents(self, rng, n):
+        """Noise [n, z_dim] and uniformly drawn labels [n] (None if unconditional)."""
         kz, ky = jax.random.split(rng)
         z = jax.random.normal(kz, (n, self.z_dim))
         labels = jax.random.randint(ky, (n,), 0, self.num_classes) if self.conditional else None
@@ -89,7 +90,7 @@ class Gan(base.Objective):
     # --- Objective interface
     def init(self, rng):
         kg, kd = jax.random.split(rng)
-        z, labels = self._latents(jax.random.key(0), 1)
+        z, labels = self.latents(jax.random.key(0), 1)
         x = jnp.zeros((1, *self.image_shape), jnp.float32)
         return {
             "generator": dict(self.generator.init(kg, z, labels, train=False)),
@@ -153,7 +154,7 @@ class Gan(base.Objective):
         for i in range(self.n_critic):
             real = batch["image"][i]
             y_real = batch["label"][i] if self.conditional else None
-            z, y_fake = self._latents(jax.random.fold_in(rng, i), n)
+            z, y_fake = self.latents(jax.random.fold_in(rng, i), n)
             fake, g_state = self._apply(self.generator, g_params, g_state, z, y_fake, train=True)
             (_, (d_state, m)), grads = base.value_and_grad(d_loss_fn, has_aux=True)(
                 d_params, d_state, real, y_real, fake, y_fake
@@ -165,7 +166,7 @@ class Gan(base.Objective):
                 d_params = clip_weights(d_params, self.weight_clip)
             d_metrics.append({**m, **norms})
 
-        z, y_fake = self._latents(jax.random.fold_in(rng, self.n_critic), n)
+        z, y_fake = self.latents(jax.random.fold_in(rng, self.n_critic), n)
 
         def g_loss_fn(p):
             fake, new_g_state = self._apply(self.generator, p, g_state, z, y_fake, train=True)

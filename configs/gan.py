@@ -26,6 +26,8 @@ def get_config(arg=None):
     c.model.g_hidden = (256, 512, 1024)
     c.model.d_hidden = (1024, 512, 256)
     c.model.num_classes = 0
+    c.model.g_batch_norm = True
+    c.model.d_dropout = 0.3
     c.model.dtype = "float32"
 
     c.objective.name = "gan"

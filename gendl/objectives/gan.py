@@ -13,9 +13,12 @@ conditioning on labels, an auxiliary classifier and weight clipping are settings
 
 One train step: `n_critic` discriminator steps, each on a fresh real batch and fresh noise
 and fake labels (uniform over classes), then one generator step on fresh noise. Batch norm
-normalises real and fake batches separately, as the DCGAN reference does; the networks'
-non-parameter state (batch statistics, spectral-norm vectors) is carried from call to call
-in `state.model_state` and updated only by the network's own training forward passes.
+normalises real and fake batches separately, as the DCGAN reference does. The networks'
+non-parameter state (batch statistics, spectral-norm vectors) lives in `state.model_state`
+and advances with every training forward pass of its network, except that the
+discriminator's is not advanced by the generator's step. With `config.ema.decay` > 0,
+samples come from the averaged generator weights with the running batch statistics of the
+trained generator (not re-estimated for the average).
 """
 
 import math

@@ -223,7 +223,34 @@ class Anomaly:
         return {"auroc": anomaly.roc_auc(np.concatenate(scores), self.is_anomaly)}, {}
 
 
+class Classification:
+    """Test error of a model that classifies (`objective.classify(params, x)` -> logits), e.g.
+    the semi-supervised GAN's discriminator, on the first num_examples test images."""
+
+    def __init__(self, exp, cfg):
+        if not hasattr(exp.objective, "classify"):
+            raise ConfigError(
+                f"The classification evaluator needs an objective with a classify() method; "
+                f"{exp.config.objective.name!r} has none. Remove it from config.evals."
+            )
+        self.data = _TestData(exp, cfg)
+        rep = mesh_lib.replicated(exp.mesh)
+        self._fn = jax.jit(
+            lambda params, x: jnp.argmax(exp.objective.classify(params, x), -1),
+            out_shardings=rep,
+        )
+
+    def run(self, params):
+        wrong, count = 0, 0
+        for x, y, valid in self.data.batches():
+            pred = np.asarray(jax.device_get(self._fn(params, x)))[:valid]
+            wrong += int(np.sum(pred != np.asarray(jax.device_get(y))[:valid]))
+            count += valid
+        return {f"test_error_n{count}": wrong / count}, {}
+
+
 REGISTRY = {
+    "classification": Classification,
     "likelihood": Likelihood,
     "reconstruction": Reconstruction,
     "pictures": Pictures,

@@ -1,7 +1,7 @@
 """Networks, looked up by `config.model.name`. A model only builds networks; the objective
 in `gendl.objectives` owns the losses (scenic's split)."""
 
-from gendl.models import dcgan, mlp_vae, sgan_mlp
+from gendl.models import dcgan, latent_mlp, mlp_vae, sgan_mlp
 
 # name -> build(config.model, image_shape) -> {network name: flax module}
 REGISTRY = {
@@ -9,6 +9,9 @@ REGISTRY = {
     "mlp_vae": mlp_vae.build,
     "mlp_ae": mlp_vae.build_autoencoder,
     "sgan_mlp": sgan_mlp.build,
+    "infogan_mlp": latent_mlp.build_infogan,
+    "bigan_mlp": latent_mlp.build_bigan,
+    "aae_mlp": latent_mlp.build_aae,
 }
 
 

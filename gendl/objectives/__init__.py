@@ -1,12 +1,15 @@
 """Objectives (losses + update rule of a model family), looked up by `config.objective.name`."""
 
-from gendl.objectives import autoencoder, sgan, vae, wgan_gp
+from gendl.objectives import aae, autoencoder, bigan, infogan, sgan, vae, wgan_gp
 
 REGISTRY = {
     "wgan_gp": wgan_gp.WganGp,
     "vae": vae.Vae,
     "autoencoder": autoencoder.Autoencoder,
     "sgan": sgan.SemiSupervisedGan,
+    "infogan": infogan.InfoGan,
+    "bigan": bigan.Bigan,
+    "aae": aae.AdversarialAutoencoder,
 }
 
 

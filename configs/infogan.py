@@ -39,6 +39,7 @@ def get_config(arg=None):
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5
     c.optimizer.b2 = 0.999
+    c.optimizer.generator = dict(learning_rate=1e-3)
 
     c.evals.traversals = dict(type="traversals", every_steps=5000, steps=10)
     c.checkpoint.every_steps = 5000

@@ -1,11 +1,13 @@
 """Networks, looked up by `config.model.name`. A model only builds networks; the objective
 in `gendl.objectives` owns the losses (scenic's split)."""
 
-from gendl.models import dcgan, latent_mlp, mlp_vae, sgan_mlp
+from gendl.models import conv_gan, dcgan, latent_mlp, mlp_gan, mlp_vae, sgan_mlp
 
 # name -> build(config.model, image_shape) -> {network name: flax module}
 REGISTRY = {
     "dcgan28": dcgan.build,
+    "dcgan": conv_gan.build,
+    "mlp_gan": mlp_gan.build,
     "mlp_vae": mlp_vae.build,
     "mlp_ae": mlp_vae.build_autoencoder,
     "sgan_mlp": sgan_mlp.build,

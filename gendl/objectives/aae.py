@@ -80,23 +80,23 @@ class AdversarialAutoencoder(base.Objective):
         # so a 10-column grid shows one class per row.
         return self.prior_sample(rng, (jnp.arange(n) // 10) % self.num_classes)
 
-    def encode(self, params, x, labels=None):
-        return self.net.apply({"params": params["autoencoder"]}, x, method="encode")
+    def encode(self, variables, x, labels=None):
+        return self.net.apply(variables["autoencoder"], x, method="encode")
 
     def _logits(self, ae_params, code):
         return self.net.apply({"params": ae_params}, code, method="decode")
 
-    def decode_mean(self, params, code, labels=None):
-        return jax.nn.sigmoid(self._logits(params["autoencoder"], code))
+    def decode_mean(self, variables, code, labels=None):
+        return jax.nn.sigmoid(self.net.apply(variables["autoencoder"], code, method="decode"))
 
-    def sample(self, params, noise):
-        return self.decode_mean(params, noise)
+    def sample(self, variables, noise):
+        return self.decode_mean(variables, noise)
 
-    def update(self, params, opt_state, optimizers, batch, rng, step):
-        del step
+    def update(self, state, optimizers, batch, rng):
+        params, opt_state = state.params, state.opt_state
         x, labels = batch["image"][0], batch["label"][0]
         disc = lambda p, z: self.discriminator.apply({"params": p}, z, labels)
-        code = self.encode(params, x)
+        code = self.net.apply({"params": params["autoencoder"]}, x, method="encode")
         prior = self.prior_sample(rng, labels)
 
         def d_loss_fn(p):
@@ -104,7 +104,7 @@ class AdversarialAutoencoder(base.Objective):
             loss = gan_losses.discriminator_loss(self.loss, l_prior, l_code)
             return loss, {"loss/discriminator": loss, "d_code": jnp.mean(jax.nn.sigmoid(l_code))}
 
-        d_grads, d_metrics = jax.grad(d_loss_fn, has_aux=True)(params["discriminator"])
+        d_grads, d_metrics = base.grad(d_loss_fn, has_aux=True)(params["discriminator"])
         d_params, d_opt, d_norms = base.apply_gradients(
             optimizers["discriminator"],
             params["discriminator"],
@@ -124,7 +124,7 @@ class AdversarialAutoencoder(base.Objective):
                 "loss/encoder_adversarial": adv,
             }
 
-        ae_grads, ae_metrics = jax.grad(ae_loss_fn, has_aux=True)(params["autoencoder"])
+        ae_grads, ae_metrics = base.grad(ae_loss_fn, has_aux=True)(params["autoencoder"])
         ae_params, ae_opt, ae_norms = base.apply_gradients(
             optimizers["autoencoder"],
             params["autoencoder"],
@@ -133,8 +133,8 @@ class AdversarialAutoencoder(base.Objective):
             "autoencoder",
         )
         metrics = {**d_metrics, **d_norms, **ae_metrics, **ae_norms}
-        return (
-            {"autoencoder": ae_params, "discriminator": d_params},
-            {"autoencoder": ae_opt, "discriminator": d_opt},
-            metrics,
+        state = state.replace(
+            params={"autoencoder": ae_params, "discriminator": d_params},
+            opt_state={"autoencoder": ae_opt, "discriminator": d_opt},
         )
+        return state, metrics

@@ -44,18 +44,18 @@ class Bigan(base.Objective):
     def _generate(self, g_params, z):
         return jax.nn.sigmoid(self.generator.apply({"params": g_params}, z))
 
-    def sample(self, params, noise):
-        return self._generate(params["generator"], noise)
+    def sample(self, variables, noise):
+        return self.decode_mean(variables, noise)
 
     # encode / decode_mean: what the reconstruction and pictures evaluators call.
-    def encode(self, params, x, labels=None):
-        return self.encoder.apply({"params": params["encoder"]}, x)
+    def encode(self, variables, x, labels=None):
+        return self.encoder.apply(variables["encoder"], x)
 
-    def decode_mean(self, params, code, labels=None):
-        return self._generate(params["generator"], code)
+    def decode_mean(self, variables, code, labels=None):
+        return jax.nn.sigmoid(self.generator.apply(variables["generator"], code))
 
-    def update(self, params, opt_state, optimizers, batch, rng, step):
-        del step
+    def update(self, state, optimizers, batch, rng):
+        params, opt_state = state.params, state.opt_state
         real = batch["image"][0]
         n = real.shape[0]
         k_d, k_g = jax.random.split(rng)
@@ -63,7 +63,7 @@ class Bigan(base.Objective):
 
         z = self.sample_noise(k_d, n)
         fake = self._generate(params["generator"], z)
-        code = self.encode(params, real)
+        code = self.encoder.apply({"params": params["encoder"]}, real)
 
         def d_loss_fn(p):
             l_real, l_fake = disc(p, real, code), disc(p, fake, z)
@@ -74,7 +74,7 @@ class Bigan(base.Objective):
                 "d_fake": jnp.mean(jax.nn.sigmoid(l_fake)),
             }
 
-        d_grads, d_metrics = jax.grad(d_loss_fn, has_aux=True)(params["discriminator"])
+        d_grads, d_metrics = base.grad(d_loss_fn, has_aux=True)(params["discriminator"])
         d_params, d_opt, d_norms = base.apply_gradients(
             optimizers["discriminator"],
             params["discriminator"],
@@ -94,7 +94,7 @@ class Bigan(base.Objective):
             )
 
         ge = {"generator": params["generator"], "encoder": params["encoder"]}
-        ge_loss, ge_grads = jax.value_and_grad(ge_loss_fn)(ge)
+        ge_loss, ge_grads = base.value_and_grad(ge_loss_fn)(ge)
         new_params, new_opt, metrics = {"discriminator": d_params}, {"discriminator": d_opt}, {}
         for name in ("generator", "encoder"):
             new_params[name], new_opt[name], norms = base.apply_gradients(
@@ -102,4 +102,4 @@ class Bigan(base.Objective):
             )
             metrics.update(norms)
         metrics.update({**d_metrics, **d_norms, "loss/generator_encoder": ge_loss})
-        return new_params, new_opt, metrics
+        return state.replace(params=new_params, opt_state=new_opt), metrics

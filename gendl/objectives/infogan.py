@@ -72,8 +72,8 @@ class InfoGan(base.Objective):
     def sample_noise(self, rng, n):
         return self.generator_input(*self.sample_codes(rng, n))
 
-    def sample(self, params, noise):
-        return jax.nn.sigmoid(self.generator.apply({"params": params["generator"]}, noise))
+    def sample(self, variables, noise):
+        return jax.nn.sigmoid(self.generator.apply(variables["generator"], noise))
 
     def traversal_noise(self, rng, code, steps=10, span=2.0):
         """Generator inputs for one traversal picture: row k has category k, columns sweep
@@ -92,8 +92,8 @@ class InfoGan(base.Objective):
         cont_loss = continuous_code_loss(cont_means, cont) if self.num_continuous else 0.0
         return self.lambda_cat * cat_loss + self.lambda_cont * cont_loss, cat_loss, cont_loss
 
-    def update(self, params, opt_state, optimizers, batch, rng, step):
-        del step
+    def update(self, state, optimizers, batch, rng):
+        params, opt_state = state.params, state.opt_state
         real = batch["image"][0]
         n = real.shape[0]
         disc = lambda p, x: self.discriminator.apply({"params": p}, x)
@@ -115,7 +115,7 @@ class InfoGan(base.Objective):
                 "q_categorical_accuracy": jnp.mean(jnp.argmax(q_cat, -1) == cat),
             }
 
-        d_grads, d_metrics = jax.grad(d_loss_fn, has_aux=True)(params["discriminator"])
+        d_grads, d_metrics = base.grad(d_loss_fn, has_aux=True)(params["discriminator"])
         d_params, d_opt, d_norms = base.apply_gradients(
             optimizers["discriminator"],
             params["discriminator"],
@@ -133,7 +133,7 @@ class InfoGan(base.Objective):
             mi, _, _ = self._mutual_information_loss(q_cat, q_cont, cat, cont)
             return gan + mi, gan
 
-        (_, g_gan), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(params["generator"])
+        (_, g_gan), g_grads = base.value_and_grad(g_loss_fn, has_aux=True)(params["generator"])
         g_params, g_opt, g_norms = base.apply_gradients(
             optimizers["generator"],
             params["generator"],
@@ -142,8 +142,8 @@ class InfoGan(base.Objective):
             "generator",
         )
         metrics = {**d_metrics, **d_norms, **g_norms, "loss/generator": g_gan}
-        return (
-            {"generator": g_params, "discriminator": d_params},
-            {"generator": g_opt, "discriminator": d_opt},
-            metrics,
+        state = state.replace(
+            params={"generator": g_params, "discriminator": d_params},
+            opt_state={"generator": g_opt, "discriminator": d_opt},
         )
+        return state, metrics

@@ -60,24 +60,24 @@ class SemiSupervisedGan(base.Objective):
     def sample_noise(self, rng, n):
         return jax.random.uniform(rng, (n, self.z_dim))  # the paper's code: U(0, 1)^100
 
-    def sample(self, params, noise):
-        return self.generator.apply({"params": params["generator"]}, noise)
+    def sample(self, variables, noise):
+        return self.generator.apply(variables["generator"], noise)
 
-    def classify(self, params, x):
+    def classify(self, variables, x):
         """Class logits [n, K] of the discriminator without its noise (the test classifier)."""
-        return self.discriminator.apply({"params": params["discriminator"]}, x)[0]
+        return self.discriminator.apply(variables["discriminator"], x)[0]
 
     def _disc(self, d_params, x, rng):
         return self.discriminator.apply({"params": d_params}, x, train=True, rngs={"noise": rng})
 
-    def update(self, params, opt_state, optimizers, batch, rng, step):
-        del step
+    def update(self, state, optimizers, batch, rng):
+        params, opt_state = state.params, state.opt_state
         unl_d, unl_g = batch["image"][0], batch["image"][1]
         x_lab, y_lab = batch["labelled_image"][0], batch["labelled_label"][0]
         n, n_lab = unl_d.shape[0], x_lab.shape[0]
         k_zd, k_nd, k_zg, k_ng = jax.random.split(rng, 4)
         g_params = params["generator"]
-        fake = self.sample(params, self.sample_noise(k_zd, n))
+        fake = self.generator.apply({"params": g_params}, self.sample_noise(k_zd, n))
 
         def disc_loss(d_params):
             # One pass over all three batches; the noise is independent per example anyway.
@@ -95,7 +95,7 @@ class SemiSupervisedGan(base.Objective):
                 "d_fake": jnp.mean(jax.nn.sigmoid(jax.nn.logsumexp(l_fake, -1))),
             }
 
-        d_grads, d_metrics = jax.grad(disc_loss, has_aux=True)(params["discriminator"])
+        d_grads, d_metrics = base.grad(disc_loss, has_aux=True)(params["discriminator"])
         d_params, d_opt, d_norms = base.apply_gradients(
             optimizers["discriminator"],
             params["discriminator"],
@@ -112,13 +112,13 @@ class SemiSupervisedGan(base.Objective):
             f_real, f_fake = jnp.split(feats, 2)
             return feature_matching_loss(jax.lax.stop_gradient(f_real), f_fake)
 
-        g_loss, g_grads = jax.value_and_grad(gen_loss)(g_params)
+        g_loss, g_grads = base.value_and_grad(gen_loss)(g_params)
         g_params, g_opt, g_norms = base.apply_gradients(
             optimizers["generator"], g_params, opt_state["generator"], g_grads, "generator"
         )
         metrics = {**d_metrics, **d_norms, **g_norms, "loss/generator": g_loss}
-        return (
-            {"generator": g_params, "discriminator": d_params},
-            {"generator": g_opt, "discriminator": d_opt},
-            metrics,
+        state = state.replace(
+            params={"generator": g_params, "discriminator": d_params},
+            opt_state={"generator": g_opt, "discriminator": d_opt},
         )
+        return state, metrics

@@ -39,6 +39,7 @@ def get_config(arg=None):
 
     c.objective.name = "sgan"
     c.objective.unlabelled_weight = 1.0
+    c.objective.init_examples = 500  # data-dependent initialisation batch
 
     c.optimizer.learning_rate = 3e-3
     c.optimizer.b1 = 0.5

@@ -17,22 +17,31 @@ import jax.numpy as jnp
 
 
 class WeightNormDense(nn.Module):
-    """Dense layer with weight normalisation (Salimans & Kingma 2016): w = g * v / ||v||.
+    """Dense layer with weight normalisation (Salimans & Kingma 2016): y = g * (x . v/||v||) + b.
 
-    `train_scale=False` fixes g at 1 (unit-norm weight columns), as the paper's code does for
-    every discriminator layer but the last."""
+    Data-dependent initialisation, as in the paper's code: g and b are set from the batch the
+    network is initialised on so that every unit's pre-activation has zero mean and unit
+    variance there. `train_scale=False` then keeps g at that value (the paper's code trains
+    the scale of the last discriminator layer only)."""
 
     features: int
     train_scale: bool = False
+    data_init: bool = True  # False: g = 1, b = 0 (the paper's generator output layer)
     init_stddev: float = 0.1
 
     @nn.compact
     def __call__(self, x):
         v = self.param("v", nn.initializers.normal(self.init_stddev), (x.shape[-1], self.features))
-        w = v / jnp.sqrt(jnp.sum(v * v, axis=0, keepdims=True))
-        if self.train_scale:
-            w = w * self.param("g", nn.initializers.ones, (self.features,))
-        return x @ w + self.param("b", nn.initializers.zeros, (self.features,))
+        t = x @ (v / jnp.sqrt(jnp.sum(v * v, axis=0, keepdims=True)))
+        mean, inv_std = jnp.zeros(self.features), jnp.ones(self.features)
+        if self.data_init and self.is_initializing():
+            mean = jnp.mean(t, axis=0)
+            inv_std = jax.lax.rsqrt(jnp.mean(jnp.square(t - mean), axis=0) + 1e-8)
+        g = self.param("g", lambda *_: inv_std)
+        b = self.param("b", lambda *_: -mean * inv_std)
+        if not self.train_scale:
+            g = jax.lax.stop_gradient(g)  # a zero gradient: Adam leaves it where it is
+        return t * g + b
 
 
 def batch_norm_no_scale(h, eps=1e-4):
@@ -55,7 +64,9 @@ class SganGenerator(nn.Module):
             h = nn.Dense(width, use_bias=False, name=f"hidden{i}")(h)
             h = batch_norm_no_scale(h) + self.param(f"beta{i}", nn.initializers.zeros, (width,))
             h = nn.softplus(h)
-        x = WeightNormDense(math.prod(self.image_shape), train_scale=True, name="out")(h)
+        x = WeightNormDense(
+            math.prod(self.image_shape), train_scale=True, data_init=False, name="out"
+        )(h)
         return jax.nn.sigmoid(x).reshape(z.shape[0], *self.image_shape)
 
 

@@ -14,9 +14,13 @@ unlabelled batch (feature matching): || E f(x) - E f(G(z)) ||^2, averaged over f
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from gendl.data import sampler, source
 from gendl.objectives import base
+
+_INIT_STREAM = 7_003  # mixed into the seed to pick the initialisation batch
 
 
 def supervised_loss(logits, labels):
@@ -38,6 +42,19 @@ def feature_matching_loss(features_real, features_fake):
     return jnp.mean(jnp.square(jnp.mean(features_real, 0) - jnp.mean(features_fake, 0)))
 
 
+def _init_images(config, n):
+    """`n` training images in [0, 1], fixed by the seed: the batch the discriminator's
+    data-dependent initialisation sees (the paper's code uses 500)."""
+    images, _ = source.load_split(
+        config.data.name,
+        config.data.split,
+        manual_dir=config.data.manual_dir or None,
+        data_dir=config.data.data_dir or None,
+    )
+    index = np.random.default_rng([config.seed, _INIT_STREAM]).permutation(len(images))[:n]
+    return np.asarray(sampler.to_float(images[np.sort(index)]))
+
+
 class SemiSupervisedGan(base.Objective):
     """Per step: one discriminator step (labelled + unlabelled + generated batches), then one
     generator step on a second unlabelled batch, as in the paper's code."""
@@ -51,11 +68,20 @@ class SemiSupervisedGan(base.Objective):
         self.unlabelled_weight = float(config.objective.unlabelled_weight)
         self.generator = networks["generator"]
         self.discriminator = networks["discriminator"]
+        self.init_images = _init_images(config, int(config.objective.init_examples))
 
     def init(self, rng):
+        k_g, k_d, k_noise = jax.random.split(rng, 3)
         z = self.sample_noise(rng, 2)  # two rows: batch norm needs a batch
-        x = jnp.zeros((1, *self.image_shape), jnp.float32)
-        return base.init_networks(self.networks, rng, {"generator": (z,), "discriminator": (x,)})
+        # Data-dependent initialisation of the weight-normalised discriminator (with its
+        # noise on, as in the paper's code) on a fixed batch of training images.
+        x = jnp.asarray(self.init_images)
+        return {
+            "generator": dict(self.generator.init(k_g, z)),
+            "discriminator": dict(
+                self.discriminator.init({"params": k_d, "noise": k_noise}, x, train=True)
+            ),
+        }
 
     def sample_noise(self, rng, n):
         return jax.random.uniform(rng, (n, self.z_dim))  # the paper's code: U(0, 1)^100

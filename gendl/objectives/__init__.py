@@ -1,9 +1,10 @@
 """Objectives (losses + update rule of a model family), looked up by `config.objective.name`."""
 
-from gendl.objectives import aae, autoencoder, bigan, infogan, sgan, vae, wgan_gp
+from gendl.objectives import aae, autoencoder, bigan, gan, infogan, sgan, vae, wgan_gp
 
 REGISTRY = {
     "wgan_gp": wgan_gp.WganGp,
+    "gan": gan.Gan,
     "vae": vae.Vae,
     "autoencoder": autoencoder.Autoencoder,
     "sgan": sgan.SemiSupervisedGan,

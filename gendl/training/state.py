@@ -98,12 +98,35 @@ def split_variables(variables: dict) -> tuple[dict, dict]:
     return params, model_state
 
 
-def init_state(objective, optimizers, rng) -> TrainState:
+def init_state(objective, optimizers, rng, ema_decay: float = 0.0) -> TrainState:
+    """The state at step 0; with `ema_decay` > 0, EMAs of the objective's `ema_networks`
+    start at the initial parameters."""
     params, model_state = split_variables(objective.init(rng))
     opt_state = {name: optimizers[name].init(p) for name, p in params.items()}
+    ema = {}
+    if ema_decay:
+        ema_networks = tuple(getattr(objective, "ema_networks", ()))
+        if not ema_networks:
+            raise ConfigError(
+                f"config.ema.decay={ema_decay} but objective {type(objective).__name__} names "
+                "no network to average (ema_networks): set --config.ema.decay=0."
+            )
+        ema = {name: params[name] for name in ema_networks}
     return TrainState(
         step=jax.numpy.zeros((), jax.numpy.int32),
         params=params,
         opt_state=opt_state,
         model_state=model_state,
+        ema=ema,
     )
+
+
+def update_ema(state: TrainState, decay: float) -> TrainState:
+    """ema <- decay * ema + (1 - decay) * params for every averaged network (after a step)."""
+    if not state.ema:
+        return state
+    ema = {
+        name: jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, avg, state.params[name])
+        for name, avg in state.ema.items()
+    }
+    return state.replace(ema=ema)

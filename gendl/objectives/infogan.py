@@ -32,6 +32,8 @@ def continuous_code_loss(means, codes):
 
 
 class InfoGan(base.Objective):
+    ema_networks = ("generator",)  # config.ema.decay > 0: samples from averaged weights
+
     def __init__(self, config, networks, image_shape):
         super().__init__(config, networks, image_shape)
         m, o = config.model, config.objective

@@ -61,6 +61,9 @@ class SemiSupervisedGan(base.Objective):
 
     # Two unlabelled batches a step: one for the discriminator, one for feature matching.
     batches_per_step = 2
+    # config.ema.decay averages the discriminator: the paper's code classifies the test set
+    # with a Polyak average of its parameters (decay 0.9999).
+    ema_networks = ("discriminator",)
 
     def __init__(self, config, networks, image_shape):
         super().__init__(config, networks, image_shape)

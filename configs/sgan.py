@@ -2,10 +2,11 @@
 for Training GANs", section 5, MNIST with feature matching): 100 labelled training images (10
 per class, chosen by config.seed) plus all 60,000 as unlabelled; K+1-class discriminator via
 the logsumexp trick, MLP 1000-500-250-250-250 with Gaussian noise and weight normalisation;
-generator 100-500-500-784 with batch norm, trained by feature matching; batch 100 (labelled
-batch 100 too), Adam(3e-3, b1=0.5). The paper's code trains 300 epochs (180,000 steps; the
-learning rate decays linearly to 0 over the last 100 epochs, not reproduced here) and reports
-0.93% test error (+-0.065 over seeds).
+generator 100-500-500-784 with batch norm, trained by feature matching; data-dependent
+initialisation of the discriminator on 500 training images; batch 100 (labelled batch 100
+too), Adam(3e-3, b1=0.5); the test classifier is the discriminator with Polyak-averaged
+parameters (config.ema.decay). The paper's code trains 300 epochs (180,000 steps) and the
+paper reports 0.93% test error (+-0.065 over seeds).
 
 Reported: `eval/classification/test_error_n10000`, the discriminator's error on the 10,000
 MNIST test images.

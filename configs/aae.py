@@ -38,7 +38,11 @@ def get_config(arg=None):
     c.objective.name = "aae"
     c.objective.prior = "gaussian"
     c.objective.loss = "non_saturating"
-    c.objective.adversarial_weight = 1.0
+    # Weight of the encoder's adversarial loss against the summed reconstruction BCE (~150
+    # nats): at 1 the discriminator won (D(E(x)) ~ 0.06 after 2,000 steps) and the codes
+    # ignored the mixture's arms; at 20 the game stays balanced (D(E(x)) ~ 0.47) and each digit
+    # takes its arm, for ~3% more reconstruction error.
+    c.objective.adversarial_weight = 20.0
 
     c.optimizer.learning_rate = 1e-3
     c.optimizer.b1 = 0.5

@@ -26,6 +26,8 @@ def get_config(arg=None):
     c.model.g_hidden = (256, 512, 1024)
     c.model.d_hidden = (1024, 512, 256)
     c.model.num_classes = 0
+    c.model.g_batch_norm = True
+    c.model.d_dropout = 0.3
     c.model.dtype = "float32"
 
     c.objective.name = "gan"
@@ -35,8 +37,12 @@ def get_config(arg=None):
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5
 
+    # Sample grid and latent interpolations from the final generator (EMA when on).
+    c.evals.pictures = dict(type="generator_pictures", every_steps=0, num_samples=100)
+
     c.checkpoint.every_steps = 5000
     c.log.every_steps = 200
+    c.log.num_samples = 100  # a 10x10 grid: one row per class for conditional models
     c.log.sample_every_steps = 2000
 
     def minimax(c):

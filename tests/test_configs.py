@@ -26,6 +26,7 @@ def load(name, arg="smoke"):
 
 def test_there_are_configs():
     assert {"wgan_gp", "vae", "ae", "dae", "beta_vae", "cvae", "iwae", "vae_burda"} <= set(CONFIGS)
+    assert {"gan", "dcgan", "cgan", "wgan", "lsgan", "sngan", "acgan"} <= set(CONFIGS)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -33,9 +34,15 @@ def test_docstring_holds_the_command(name):
     assert f"python -m gendl.main --config=configs/{name}.py" in module(name).__doc__
 
 
-@pytest.mark.parametrize("name", CONFIGS)
-def test_config_trains_a_few_steps(name, fake_data, tmp_path):
-    c = load(name)
+# Variants that build different networks or objectives than their config's default.
+EXTRA_VARIANTS = [("vae_burda", "two_layer,smoke"), ("iwae", "two_layer,smoke")]
+
+
+@pytest.mark.parametrize(
+    "name,arg", [(n, "smoke") for n in CONFIGS] + EXTRA_VARIANTS, ids=lambda v: str(v)
+)
+def test_config_trains_a_few_steps(name, arg, fake_data, tmp_path):
+    c = load(name, arg)
     c.total_steps = 3
     c.batch_size = 8
     c.log.every_steps = 1
@@ -48,3 +55,9 @@ def test_config_trains_a_few_steps(name, fake_data, tmp_path):
     result = loop.train(c, str(tmp_path / name))
     assert result["step"] == 3
     assert os.path.exists(tmp_path / name / "samples" / "samples_00000003.png")
+    for eval_name, ev in c.evals.items():  # generator pictures at the end of training
+        if ev.get("type") == "generator_pictures":
+            for kind in ("samples", "interpolations"):
+                assert os.path.exists(
+                    tmp_path / name / "samples" / f"{eval_name}_{kind}_00000003.png"
+                )

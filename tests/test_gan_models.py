@@ -13,8 +13,8 @@ from gendl.config import ConfigError
 from gendl.models import conv, spectral
 
 VARIANTS = {
-    "gan": dict(name="mlp_gan", g_hidden=(16, 32), d_hidden=(32, 16)),
-    "cgan": dict(name="mlp_gan", g_hidden=(16,), d_hidden=(16,), num_classes=10),
+    "gan": dict(name="mlp_gan", g_hidden=(16, 32), d_hidden=(32, 16), g_batch_norm=True),
+    "cgan": dict(name="mlp_gan", g_hidden=(16,), d_hidden=(16,), num_classes=10, d_dropout=0.3),
     "dcgan": dict(name="dcgan", dim=4),
     "dcgan_conditional": dict(name="dcgan", dim=4, num_classes=10),
     "acgan": dict(name="dcgan", dim=4, num_classes=10, aux_classifier=True),
@@ -29,7 +29,10 @@ def _run(nets, z, labels, train):
         g_vars = nets["generator"].init(jax.random.key(0), z, labels)
         x, _ = nets["generator"].apply(g_vars, z, labels, train=train, mutable=True)
         d_vars = nets["discriminator"].init(jax.random.key(1), x, labels)
-        out, _ = nets["discriminator"].apply(d_vars, x, labels, train=train, mutable=True)
+        rngs = {"dropout": jax.random.key(3)}
+        out, _ = nets["discriminator"].apply(
+            d_vars, x, labels, train=train, mutable=True, rngs=rngs
+        )
         return x, out, g_vars, d_vars
 
     return jax.eval_shape(run)
@@ -52,7 +55,7 @@ def test_gan_network_shapes(variant, size, batch):
         else:
             chex.assert_shape(out, (batch,))
     # Non-parameter state exists exactly where the variant needs it.
-    assert ("batch_stats" in g_vars) == (cfg.name == "dcgan")
+    assert ("batch_stats" in g_vars) == (cfg.name == "dcgan" or cfg.get("g_batch_norm", False))
     assert ("batch_stats" in d_vars) == (cfg.name == "dcgan" and cfg.get("batch_norm", True))
     assert (spectral.COLLECTION in d_vars) == cfg.get("spectral_norm", False)
 
@@ -68,7 +71,8 @@ def test_gan_networks_compute_images_in_range_and_finite_logits(variant):
         g_vars = nets["generator"].init(jax.random.key(0), z, labels)
         x, _ = nets["generator"].apply(g_vars, z, labels, mutable=True)
         d_vars = nets["discriminator"].init(jax.random.key(1), x, labels)
-        return x, nets["discriminator"].apply(d_vars, x, labels, mutable=True)[0]
+        rngs = {"dropout": jax.random.key(3)}
+        return x, nets["discriminator"].apply(d_vars, x, labels, mutable=True, rngs=rngs)[0]
 
     x, logits = run()
     assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0

@@ -1,11 +1,22 @@
 """Objectives (losses + update rule of a model family), looked up by `config.objective.name`."""
 
-from gendl.objectives import aae, autoencoder, bigan, gan, infogan, sgan, vae, wgan_gp
+from gendl.objectives import (
+    aae,
+    autoencoder,
+    bigan,
+    gan,
+    hierarchical_vae,
+    infogan,
+    sgan,
+    vae,
+    wgan_gp,
+)
 
 REGISTRY = {
     "wgan_gp": wgan_gp.WganGp,
     "gan": gan.Gan,
     "vae": vae.Vae,
+    "hierarchical_vae": hierarchical_vae.HierarchicalVae,
     "autoencoder": autoencoder.Autoencoder,
     "sgan": sgan.SemiSupervisedGan,
     "infogan": infogan.InfoGan,

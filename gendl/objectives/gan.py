@@ -13,9 +13,12 @@ conditioning on labels, an auxiliary classifier and weight clipping are settings
 
 One train step: `n_critic` discriminator steps, each on a fresh real batch and fresh noise
 and fake labels (uniform over classes), then one generator step on fresh noise. Batch norm
-normalises real and fake batches separately, as the DCGAN reference does; the networks'
-non-parameter state (batch statistics, spectral-norm vectors) is carried from call to call
-in `state.model_state` and updated only by the network's own training forward passes.
+normalises real and fake batches separately, as the DCGAN reference does. The networks'
+non-parameter state (batch statistics, spectral-norm vectors) lives in `state.model_state`
+and advances with every training forward pass of its network, except that the
+discriminator's is not advanced by the generator's step. With `config.ema.decay` > 0,
+samples come from the averaged generator weights with the running batch statistics of the
+trained generator (not re-estimated for the average).
 """
 
 import math
@@ -65,19 +68,23 @@ class Gan(base.Objective):
 
     # --- network calls with their non-parameter state
     @staticmethod
-    def _apply(module, params, model_state, *args, train):
+    def _apply(module, params, model_state, *args, train, rng=None):
         """(output, new model_state): in training the batch statistics / spectral vectors
-        are updated, in evaluation the stored ones are used."""
+        are updated, in evaluation the stored ones are used. `rng` feeds dropout."""
         variables = {"params": params, **model_state}
+        rngs = {"dropout": rng} if rng is not None else None
         if train and model_state:
-            out, new = module.apply(variables, *args, train=True, mutable=list(model_state))
+            out, new = module.apply(
+                variables, *args, train=True, mutable=list(model_state), rngs=rngs
+            )
             return out, dict(new)
-        return module.apply(variables, *args, train=train), model_state
+        return module.apply(variables, *args, train=train, rngs=rngs), model_state
 
     def _split(self, out):
         return out if self.aux_classifier else (out, None)
 
-    def _latents(self, rng, n):
+    def latents(self, rng, n):
+        """Noise [n, z_dim] and uniformly drawn labels [n] (None if unconditional)."""
         kz, ky = jax.random.split(rng)
         z = jax.random.normal(kz, (n, self.z_dim))
         labels = jax.random.randint(ky, (n,), 0, self.num_classes) if self.conditional else None
@@ -89,7 +96,7 @@ class Gan(base.Objective):
     # --- Objective interface
     def init(self, rng):
         kg, kd = jax.random.split(rng)
-        z, labels = self._latents(jax.random.key(0), 1)
+        z, labels = self.latents(jax.random.key(0), 1)
         x = jnp.zeros((1, *self.image_shape), jnp.float32)
         return {
             "generator": dict(self.generator.init(kg, z, labels, train=False)),
@@ -122,12 +129,13 @@ class Gan(base.Objective):
         d_state = state.model_state.get("discriminator", {})
         n = batch["image"].shape[1]
 
-        def d_loss_fn(p, d_state, real, y_real, fake, y_fake):
+        def d_loss_fn(p, d_state, real, y_real, fake, y_fake, rng):
+            k_real, k_fake = jax.random.split(rng)
             out_real, d_state = self._apply(
-                self.discriminator, p, d_state, real, y_real, train=True
+                self.discriminator, p, d_state, real, y_real, train=True, rng=k_real
             )
             out_fake, d_state = self._apply(
-                self.discriminator, p, d_state, fake, y_fake, train=True
+                self.discriminator, p, d_state, fake, y_fake, train=True, rng=k_fake
             )
             (real_logit, real_aux), (fake_logit, fake_aux) = (
                 self._split(out_real),
@@ -153,10 +161,11 @@ class Gan(base.Objective):
         for i in range(self.n_critic):
             real = batch["image"][i]
             y_real = batch["label"][i] if self.conditional else None
-            z, y_fake = self._latents(jax.random.fold_in(rng, i), n)
+            k_latent, k_dropout = jax.random.split(jax.random.fold_in(rng, i))
+            z, y_fake = self.latents(k_latent, n)
             fake, g_state = self._apply(self.generator, g_params, g_state, z, y_fake, train=True)
             (_, (d_state, m)), grads = base.value_and_grad(d_loss_fn, has_aux=True)(
-                d_params, d_state, real, y_real, fake, y_fake
+                d_params, d_state, real, y_real, fake, y_fake, k_dropout
             )
             d_params, d_opt, norms = base.apply_gradients(
                 optimizers["discriminator"], d_params, d_opt, grads, "discriminator"
@@ -165,12 +174,15 @@ class Gan(base.Objective):
                 d_params = clip_weights(d_params, self.weight_clip)
             d_metrics.append({**m, **norms})
 
-        z, y_fake = self._latents(jax.random.fold_in(rng, self.n_critic), n)
+        k_latent, k_dropout = jax.random.split(jax.random.fold_in(rng, self.n_critic))
+        z, y_fake = self.latents(k_latent, n)
 
         def g_loss_fn(p):
             fake, new_g_state = self._apply(self.generator, p, g_state, z, y_fake, train=True)
             # The discriminator's own state is not advanced by the generator's step.
-            out, _ = self._apply(self.discriminator, d_params, d_state, fake, y_fake, train=True)
+            out, _ = self._apply(
+                self.discriminator, d_params, d_state, fake, y_fake, train=True, rng=k_dropout
+            )
             logit, aux = self._split(out)
             adv = gan_losses.generator_loss(self.loss, logit)
             loss, metrics = adv, {}

@@ -38,18 +38,44 @@ class TrainState:
 
 _OPTIMIZERS = ("adam", "rmsprop")
 # Fields a network's own section (config.optimizer.<network>) may override.
-_FIELDS = ("name", "learning_rate", "b1", "b2", "eps", "decay", "grad_clip_norm")
+_FIELDS = (
+    "name",
+    "learning_rate",
+    "b1",
+    "b2",
+    "eps",
+    "decay",
+    "schedule",
+    "final_learning_rate",
+    "grad_clip_norm",
+)
 
 
-def make_optimizer(cfg) -> optax.GradientTransformation:
+def learning_rate(cfg, total_steps: int):
+    """A constant rate, or a cosine decay from `learning_rate` to `final_learning_rate` over
+    the run (optax counts updates, so a network updated n times a step decays n times as
+    fast: schedules are for one-update-per-step objectives such as VAEs)."""
+    schedule = cfg.get("schedule", "constant")
+    if schedule == "constant":
+        return cfg.learning_rate
+    if schedule == "cosine":
+        alpha = cfg.get("final_learning_rate", 0.0) / cfg.learning_rate
+        return optax.cosine_decay_schedule(cfg.learning_rate, max(total_steps, 1), alpha=alpha)
+    raise ConfigError(
+        f"Unknown config.optimizer.schedule={schedule!r}. Known: 'constant', 'cosine'."
+    )
+
+
+def make_optimizer(cfg, total_steps: int = 1) -> optax.GradientTransformation:
     """adam(learning_rate, b1, b2, eps) or rmsprop(learning_rate, decay, eps), optionally after
     clipping the gradient's global norm (grad_clip_norm > 0)."""
+    lr = learning_rate(cfg, total_steps)
     if cfg.name == "adam":
-        tx = optax.adam(cfg.learning_rate, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+        tx = optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
     elif cfg.name == "rmsprop":
         # PyTorch's RMSprop (the WGAN reference code's optimiser): decay (alpha) 0.99,
         # eps added outside the square root.
-        tx = optax.rmsprop(cfg.learning_rate, decay=cfg.get("decay", 0.99), eps=cfg.eps)
+        tx = optax.rmsprop(lr, decay=cfg.get("decay", 0.99), eps=cfg.eps)
     else:
         raise ConfigError(f"Unknown optimizer name {cfg.name!r}. Known: {', '.join(_OPTIMIZERS)}.")
     if cfg.get("grad_clip_norm"):
@@ -74,7 +100,7 @@ def network_optimizer_config(cfg, name: str) -> dict:
     return ml_collections.ConfigDict(merged)
 
 
-def make_optimizers(cfg, network_names) -> dict:
+def make_optimizers(cfg, network_names, total_steps: int = 1) -> dict:
     """One optimiser per network, so e.g. a critic and a generator keep separate Adam moments
     as in the papers; `config.optimizer.<network>` overrides the shared settings."""
     known = set(network_names)
@@ -84,7 +110,10 @@ def make_optimizers(cfg, network_names) -> dict:
                 f"config.optimizer.{key} names no network of this model; networks: "
                 f"{', '.join(sorted(known))}."
             )
-    return {name: make_optimizer(network_optimizer_config(cfg, name)) for name in network_names}
+    return {
+        name: make_optimizer(network_optimizer_config(cfg, name), total_steps)
+        for name in network_names
+    }
 
 
 def split_variables(variables: dict) -> tuple[dict, dict]:

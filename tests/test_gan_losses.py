@@ -32,6 +32,8 @@ DISCRIMINATOR = {
     "hinge": _mean(0.0, 0.5, 2.0) + _mean(0.0, 1.5, 4.0),
     # 1/2 E (c_real - 1)^2 + 1/2 E c_fake^2
     "least_squares": 0.5 * _mean(1.0, 0.25, 4.0) + 0.5 * _mean(4.0, 0.25, 9.0),
+    # the logistic discriminator loss, as minimax
+    "boundary_seeking": 2 * _mean(-math.log(0.75), -math.log(0.5)),
 }
 GENERATOR = {
     "minimax": _mean(math.log(0.75), math.log(0.5)),  # E log(1 - D(G(z)))
@@ -39,20 +41,23 @@ GENERATOR = {
     "wasserstein": -_mean(-2.0, 0.5, 3.0),
     "hinge": -_mean(-2.0, 0.5, 3.0),
     "least_squares": 0.5 * _mean(9.0, 0.25, 4.0),  # 1/2 E (c_fake - 1)^2
+    # 1/2 E (log D - log(1 - D))^2 at D(G(z)) = 1/4, 1/2: log(1/3) and 0
+    "boundary_seeking": 0.5 * _mean(math.log(1 / 3) ** 2, 0.0),
 }
 PROBABILISTIC = ("minimax", "non_saturating")
+LOGITS = (*PROBABILISTIC, "boundary_seeking")  # losses on logits l, D = sigmoid(l)
 
 
 @pytest.mark.parametrize("kind", gan_losses.KINDS)
 def test_discriminator_loss_by_hand(kind):
-    real, fake = (REAL, FAKE) if kind in PROBABILISTIC else (C_REAL, C_FAKE)
+    real, fake = (REAL, FAKE) if kind in LOGITS else (C_REAL, C_FAKE)
     got = gan_losses.discriminator_loss(kind, real, fake)
     np.testing.assert_allclose(float(got), DISCRIMINATOR[kind], rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", gan_losses.KINDS)
 def test_generator_loss_by_hand(kind):
-    fake = FAKE if kind in PROBABILISTIC else C_FAKE
+    fake = FAKE if kind in LOGITS else C_FAKE
     np.testing.assert_allclose(
         float(gan_losses.generator_loss(kind, fake)), GENERATOR[kind], rtol=1e-6
     )

@@ -224,7 +224,68 @@ class Anomaly:
         return {"auroc": anomaly.roc_auc(np.concatenate(scores), self.is_anomaly)}, {}
 
 
+class Classification:
+    """Test error of a model that classifies (`objective.classify(params, x)` -> logits), e.g.
+    the semi-supervised GAN's discriminator, on the first num_examples test images."""
+
+    def __init__(self, exp, cfg):
+        if not hasattr(exp.objective, "classify"):
+            raise ConfigError(
+                f"The classification evaluator needs an objective with a classify() method; "
+                f"{exp.config.objective.name!r} has none. Remove it from config.evals."
+            )
+        self.data = _TestData(exp, cfg)
+        rep = mesh_lib.replicated(exp.mesh)
+        self._fn = jax.jit(
+            lambda params, x: jnp.argmax(exp.objective.classify(params, x), -1),
+            out_shardings=rep,
+        )
+
+    def run(self, params):
+        wrong, count = 0, 0
+        for x, y, valid in self.data.batches():
+            pred = np.asarray(jax.device_get(self._fn(params, x)))[:valid]
+            wrong += int(np.sum(pred != np.asarray(jax.device_get(y))[:valid]))
+            count += valid
+        return {f"test_error_n{count}": wrong / count}, {}
+
+
+class Traversals:
+    """Latent traversals of a model with interpretable codes (InfoGAN): one picture per
+    continuous code, the categorical code by row and that continuous code swept across the
+    columns, from `objective.traversal_noise(rng, code, steps)`; plus one picture with fresh
+    noise per row and the category by column."""
+
+    def __init__(self, exp, cfg):
+        obj = exp.objective
+        if not hasattr(obj, "traversal_noise"):
+            raise ConfigError(
+                f"The traversals evaluator needs an objective with traversal_noise(); "
+                f"{exp.config.objective.name!r} has none. Remove it from config.evals."
+            )
+        self.obj, self.steps, self.seed = obj, int(cfg.get("steps", 10)), int(cfg.get("seed", 0))
+        self._sample = jax.jit(obj.sample, out_shardings=mesh_lib.replicated(exp.mesh))
+
+    def run(self, params):
+        out = {}
+        key = jax.random.key(self.seed)
+        for code in range(self.obj.num_continuous):
+            noise = self.obj.traversal_noise(key, code, self.steps)
+            images = np.asarray(jax.device_get(self._sample(params, noise)))
+            out[f"continuous{code}"] = images_lib.make_grid(images, ncol=self.steps)
+        # Categories across the columns, a fresh z and continuous code per row.
+        k, rows = self.obj.num_categories, self.steps
+        z, _, cont = self.obj.sample_codes(jax.random.fold_in(key, 1), rows)
+        cat = jnp.tile(jnp.arange(k), rows)
+        noise = self.obj.generator_input(jnp.repeat(z, k, 0), cat, jnp.repeat(cont, k, 0))
+        images = np.asarray(jax.device_get(self._sample(params, noise)))
+        out["categorical"] = images_lib.make_grid(images, ncol=k)
+        return {}, out
+
+
 REGISTRY = {
+    "classification": Classification,
+    "traversals": Traversals,
     "likelihood": Likelihood,
     "reconstruction": Reconstruction,
     "pictures": Pictures,

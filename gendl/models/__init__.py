@@ -1,7 +1,16 @@
 """Networks, looked up by `config.model.name`. A model only builds networks; the objective
 in `gendl.objectives` owns the losses (scenic's split)."""
 
-from gendl.models import conv_gan, conv_vae, dcgan, hierarchical_vae, mlp_gan, mlp_vae
+from gendl.models import (
+    conv_gan,
+    conv_vae,
+    dcgan,
+    hierarchical_vae,
+    latent_mlp,
+    mlp_gan,
+    mlp_vae,
+    sgan_mlp,
+)
 
 # name -> build(config.model, image_shape) -> {network name: flax module}
 REGISTRY = {
@@ -12,6 +21,10 @@ REGISTRY = {
     "mlp_ae": mlp_vae.build_autoencoder,
     "mlp_vae_2layer": hierarchical_vae.build,
     "conv_vae": conv_vae.build,
+    "sgan_mlp": sgan_mlp.build,
+    "infogan_mlp": latent_mlp.build_infogan,
+    "bigan_mlp": latent_mlp.build_bigan,
+    "aae_mlp": latent_mlp.build_aae,
 }
 
 

@@ -1,6 +1,16 @@
 """Objectives (losses + update rule of a model family), looked up by `config.objective.name`."""
 
-from gendl.objectives import autoencoder, gan, hierarchical_vae, vae, wgan_gp
+from gendl.objectives import (
+    aae,
+    autoencoder,
+    bigan,
+    gan,
+    hierarchical_vae,
+    infogan,
+    sgan,
+    vae,
+    wgan_gp,
+)
 
 REGISTRY = {
     "wgan_gp": wgan_gp.WganGp,
@@ -8,6 +18,10 @@ REGISTRY = {
     "vae": vae.Vae,
     "hierarchical_vae": hierarchical_vae.HierarchicalVae,
     "autoencoder": autoencoder.Autoencoder,
+    "sgan": sgan.SemiSupervisedGan,
+    "infogan": infogan.InfoGan,
+    "bigan": bigan.Bigan,
+    "aae": aae.AdversarialAutoencoder,
 }
 
 

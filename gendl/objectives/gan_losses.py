@@ -18,12 +18,16 @@ hinge           E relu(1 - c_real) + E relu(1 + c_fake)           -E c_fake
                 (Lim & Ye 2017; Miyato et al. 2018, eq. 16-17)
 least_squares   1/2 E (c_real - 1)^2 + 1/2 E c_fake^2             1/2 E (c_fake - 1)^2
                 (Mao et al. 2017, eq. 2 with a=0, b=c=1)
+boundary_seeking as minimax                                       1/2 E (log D - log(1 - D))^2
+                                                                  at G(z); = 1/2 E l_fake^2
+                (Hjelm et al. 2018, eq. 8: the generator aims at the decision boundary
+                D = 1/2, where l = log D - log(1 - D) = 0; for continuous data)
 """
 
 import jax
 import jax.numpy as jnp
 
-KINDS = ("minimax", "non_saturating", "wasserstein", "hinge", "least_squares")
+KINDS = ("minimax", "non_saturating", "wasserstein", "hinge", "least_squares", "boundary_seeking")
 
 
 def _check(kind):
@@ -39,7 +43,7 @@ def discriminator_loss(kind: str, real, fake):
     """The discriminator's (critic's) loss to minimise, given its outputs on real and fake."""
     _check(kind)
     real, fake = jnp.asarray(real, jnp.float32), jnp.asarray(fake, jnp.float32)
-    if kind in ("minimax", "non_saturating"):
+    if kind in ("minimax", "non_saturating", "boundary_seeking"):
         return jnp.mean(jax.nn.softplus(-real)) + jnp.mean(jax.nn.softplus(fake))
     if kind == "wasserstein":
         return jnp.mean(fake) - jnp.mean(real)
@@ -58,4 +62,6 @@ def generator_loss(kind: str, fake):
         return jnp.mean(jax.nn.softplus(-fake))
     if kind in ("wasserstein", "hinge"):
         return -jnp.mean(fake)
+    if kind == "boundary_seeking":  # log D - log(1 - D) is the logit itself
+        return 0.5 * jnp.mean(fake**2)
     return 0.5 * jnp.mean((fake - 1.0) ** 2)

@@ -10,6 +10,7 @@ import numpy as np
 
 from gendl import config as config_lib
 from gendl import models, objectives
+from gendl.data import labelled as labelled_lib
 from gendl.data import sampler as sampler_lib
 from gendl.data import source, transforms
 from gendl.parallel import mesh as mesh_lib
@@ -115,6 +116,17 @@ def build(config, mesh=None) -> Experiment:
         process_count=jax.process_count(),
     )
     batches = sampler_lib.BatchIterator(images, labels, sampler)
+    if config.data.get("num_labelled"):  # semi-supervised: a labelled batch every step too
+        batches = labelled_lib.WithLabelled(
+            batches,
+            images,
+            labels,
+            num_labelled=int(config.data.num_labelled),
+            batch_size=int(config.data.get("labelled_batch_size") or config.batch_size),
+            seed=config.seed,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+        )
 
     image_shape = images.shape[1:]
     networks = models.build(config.model, image_shape)
@@ -127,10 +139,14 @@ def build(config, mesh=None) -> Experiment:
     binarize = config.data.get("binarize", "")
 
     def train_step(state, batch):
-        images = transforms.prepare_images(
-            batch["image"], binarize=binarize, key=jax.random.fold_in(data_key, state.step)
+        key = jax.random.fold_in(data_key, state.step)
+        batch = dict(
+            batch, image=transforms.prepare_images(batch["image"], binarize=binarize, key=key)
         )
-        batch = dict(batch, image=images)
+        if "labelled_image" in batch:  # a semi-supervised step's labelled batch
+            batch["labelled_image"] = transforms.prepare_images(
+                batch["labelled_image"], binarize=binarize, key=jax.random.fold_in(key, 1)
+            )
         rng = jax.random.fold_in(train_key, state.step)
         new, metrics = objective.update(state, optimizers, batch, rng)
         new = state_lib.update_ema(new.replace(step=state.step + 1), ema_decay)

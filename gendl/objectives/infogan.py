@@ -1,0 +1,151 @@
+"""InfoGAN (Chen et al. 2016, "InfoGAN: Interpretable Representation Learning by Information
+Maximizing Generative Adversarial Nets").
+
+The generator's input is [z, c]: incompressible noise z and a latent code c made of one
+K-way categorical code (one-hot) and C continuous codes ~ U(-1, 1). A Q head on the
+discriminator's trunk predicts c from G(z, c); maximising the variational lower bound
+    L_I = E[log Q(c | G(z, c))] + H(c)  <=  I(c; G(z, c))
+ties the codes to factors of variation. log Q is a categorical log-likelihood for the
+categorical code and a fixed-unit-variance Gaussian log-likelihood for the continuous codes
+(the paper's code with fix_std=True), so -L_I is, up to constants,
+    lambda_cat * CE(q_categorical, c_cat) + lambda_cont * 0.5 * sum_j (c_j - mu_j)^2.
+Both D (trunk and Q head) and G minimise their GAN loss plus that term (Chen et al. eq. 5).
+"""
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gendl.config import ConfigError
+from gendl.objectives import base, gan_losses
+
+
+def categorical_code_loss(logits, codes):
+    """-E log Q(c_cat | x): cross-entropy of Q's logits against the sampled category."""
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, codes))
+
+
+def continuous_code_loss(means, codes):
+    """-E log Q(c_cont | x) + const for a unit-variance Gaussian Q: half the squared error,
+    summed over codes and averaged over the batch."""
+    return jnp.mean(0.5 * jnp.sum(jnp.square(codes - means), axis=-1))
+
+
+class InfoGan(base.Objective):
+    ema_networks = ("generator",)  # config.ema.decay > 0: samples from averaged weights
+
+    def __init__(self, config, networks, image_shape):
+        super().__init__(config, networks, image_shape)
+        m, o = config.model, config.objective
+        self.noise_dim = int(m.noise_dim)
+        self.num_categories = int(m.num_categories)
+        self.num_continuous = int(m.num_continuous)
+        self.lambda_cat = float(o.lambda_categorical)
+        self.lambda_cont = float(o.lambda_continuous)
+        self.loss = o.get("loss", "non_saturating")
+        if self.num_categories < 1:
+            raise ConfigError(
+                f"config.model.num_categories={self.num_categories}: InfoGAN needs a "
+                "categorical code with at least one category."
+            )
+        self.generator, self.discriminator = networks["generator"], networks["discriminator"]
+
+    @property
+    def input_dim(self):
+        return self.noise_dim + self.num_categories + self.num_continuous
+
+    def init(self, rng):
+        z = jnp.zeros((1, self.input_dim), jnp.float32)
+        x = jnp.zeros((1, *self.image_shape), jnp.float32)
+        return base.init_networks(self.networks, rng, {"generator": (z,), "discriminator": (x,)})
+
+    def generator_input(self, z, categories, continuous):
+        """[z, one_hot(category), continuous codes]: the generator's input vector."""
+        one_hot = jax.nn.one_hot(categories, self.num_categories, dtype=z.dtype)
+        return jnp.concatenate([z, one_hot, continuous], axis=-1)
+
+    def sample_codes(self, rng, n):
+        kz, kc, ku = jax.random.split(rng, 3)
+        z = jax.random.normal(kz, (n, self.noise_dim))
+        cat = jax.random.randint(kc, (n,), 0, self.num_categories)
+        cont = jax.random.uniform(ku, (n, self.num_continuous), minval=-1.0, maxval=1.0)
+        return z, cat, cont
+
+    def sample_noise(self, rng, n):
+        return self.generator_input(*self.sample_codes(rng, n))
+
+    def sample(self, variables, noise):
+        return jax.nn.sigmoid(self.generator.apply(variables["generator"], noise))
+
+    def traversal_noise(self, rng, code, steps=10, span=2.0):
+        """Generator inputs for one traversal picture: row k has category k, columns sweep
+        continuous code `code` over [-span, span] (beyond the training range U(-1, 1), as in
+        the paper's Fig. 2); z and the other continuous codes are fixed for the whole picture."""
+        z, _, cont = self.sample_codes(rng, 1)
+        k = self.num_categories
+        cat = jnp.repeat(jnp.arange(k), steps)
+        cont = jnp.tile(cont, (k * steps, 1))
+        sweep = jnp.tile(jnp.linspace(-span, span, steps), k)
+        cont = cont.at[:, code].set(sweep)
+        return self.generator_input(jnp.tile(z, (k * steps, 1)), cat, cont)
+
+    def _mutual_information_loss(self, cat_logits, cont_means, cat, cont):
+        cat_loss = categorical_code_loss(cat_logits, cat)
+        cont_loss = continuous_code_loss(cont_means, cont) if self.num_continuous else 0.0
+        return self.lambda_cat * cat_loss + self.lambda_cont * cont_loss, cat_loss, cont_loss
+
+    def update(self, state, optimizers, batch, rng):
+        params, opt_state = state.params, state.opt_state
+        real = batch["image"][0]
+        n = real.shape[0]
+        disc = lambda p, x: self.discriminator.apply({"params": p}, x)
+        gen = lambda p, z: jax.nn.sigmoid(self.generator.apply({"params": p}, z))
+        k_d, k_g = jax.random.split(rng)
+
+        z, cat, cont = self.sample_codes(k_d, n)
+        fake = gen(params["generator"], self.generator_input(z, cat, cont))
+
+        def d_loss_fn(p):
+            l_real, _, _ = disc(p, real)
+            l_fake, q_cat, q_cont = disc(p, fake)
+            gan = gan_losses.discriminator_loss(self.loss, l_real, l_fake)
+            mi, cat_loss, cont_loss = self._mutual_information_loss(q_cat, q_cont, cat, cont)
+            return gan + mi, {
+                "loss/discriminator": gan,
+                "mi/categorical_ce": cat_loss,
+                "mi/continuous_mse": cont_loss,
+                "q_categorical_accuracy": jnp.mean(jnp.argmax(q_cat, -1) == cat),
+            }
+
+        d_grads, d_metrics = base.grad(d_loss_fn, has_aux=True)(params["discriminator"])
+        d_params, d_opt, d_norms = base.apply_gradients(
+            optimizers["discriminator"],
+            params["discriminator"],
+            opt_state["discriminator"],
+            d_grads,
+            "discriminator",
+        )
+
+        z, cat, cont = self.sample_codes(k_g, n)
+        g_in = self.generator_input(z, cat, cont)
+
+        def g_loss_fn(p):
+            l_fake, q_cat, q_cont = disc(d_params, gen(p, g_in))
+            gan = gan_losses.generator_loss(self.loss, l_fake)
+            mi, _, _ = self._mutual_information_loss(q_cat, q_cont, cat, cont)
+            return gan + mi, gan
+
+        (_, g_gan), g_grads = base.value_and_grad(g_loss_fn, has_aux=True)(params["generator"])
+        g_params, g_opt, g_norms = base.apply_gradients(
+            optimizers["generator"],
+            params["generator"],
+            opt_state["generator"],
+            g_grads,
+            "generator",
+        )
+        metrics = {**d_metrics, **d_norms, **g_norms, "loss/generator": g_gan}
+        state = state.replace(
+            params={"generator": g_params, "discriminator": d_params},
+            opt_state={"generator": g_opt, "discriminator": d_opt},
+        )
+        return state, metrics

@@ -223,7 +223,28 @@ class Anomaly:
         return {"auroc": anomaly.roc_auc(np.concatenate(scores), self.is_anomaly)}, {}
 
 
+class Accuracy:
+    """Test-split accuracy of a classifier objective (one with `apply` -> (features, logits))."""
+
+    def __init__(self, exp, cfg):
+        self.data = _TestData(exp, cfg)
+        obj = exp.objective
+        rep = mesh_lib.replicated(exp.mesh)
+        self._fn = jax.jit(
+            lambda params, x: jnp.argmax(obj.apply(params, x)[1], -1), out_shardings=rep
+        )
+
+    def run(self, params):
+        correct, count = 0, 0
+        for x, y, valid in self.data.batches():
+            pred = np.asarray(jax.device_get(self._fn(params, x)))[:valid]
+            correct += int(np.sum(pred == np.asarray(jax.device_get(y))[:valid]))
+            count += valid
+        return {f"test_accuracy_n{count}": correct / count}, {}
+
+
 REGISTRY = {
+    "accuracy": Accuracy,
     "likelihood": Likelihood,
     "reconstruction": Reconstruction,
     "pictures": Pictures,

@@ -1,11 +1,12 @@
 """Objectives (losses + update rule of a model family), looked up by `config.objective.name`."""
 
-from gendl.objectives import autoencoder, vae, wgan_gp
+from gendl.objectives import autoencoder, classifier, vae, wgan_gp
 
 REGISTRY = {
     "wgan_gp": wgan_gp.WganGp,
     "vae": vae.Vae,
     "autoencoder": autoencoder.Autoencoder,
+    "classifier": classifier.Classifier,
 }
 
 

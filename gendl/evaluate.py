@@ -3,8 +3,9 @@
     python -m gendl.evaluate --workdir=runs/vae [--evals=likelihood] [--num_samples=5000]
 
 Reads `<workdir>/config.json` (written by gendl.main), restores the newest readable
-checkpoint, runs the evaluators, prints one JSON line and writes it to
-`<workdir>/eval_<step>.json`; pictures go to `<workdir>/samples/`.
+checkpoint, runs the evaluators, prints a table of the figures followed by one JSON line, and
+writes the JSON to `<workdir>/eval_<step>.json`; pictures go to `<workdir>/samples/`.
+Sample-quality evaluators need a trained feature extractor: see configs/classifier.py.
 """
 
 import json
@@ -15,7 +16,7 @@ from absl import app, flags, logging
 from gendl import checkpointing, cli
 from gendl.config import ConfigError
 from gendl.data.source import DataError
-from gendl.evaluation.workdir import evaluate
+from gendl.evaluation.workdir import evaluate, format_table
 from gendl.monitoring import console
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A workdir written by gendl.main.")
@@ -34,6 +35,7 @@ def main(argv):
         print(f"gendl.evaluate: error: {e}", file=sys.stderr)
         return 1
     logging.info("%s", result)
+    print(format_table(result))
     print(json.dumps(result))
     return 0
 

@@ -132,6 +132,11 @@ def _train(config, workdir, preempt, timed_after):
     workdir = os.path.abspath(workdir)
     primary = jax.process_index() == 0
     exp = experiment_lib.build(config)
+    # What an evaluator needs from outside the run (e.g. a trained feature extractor) is
+    # checked now, not after hours of training.
+    for name, cfg in config.evals.items():
+        if cfg.get("every_steps", 0) >= 0:
+            evaluators.preflight(exp, name, cfg)
     logging.info(
         "Devices: %d (%s), processes: %d",
         exp.mesh.size,

@@ -1,0 +1,155 @@
+"""Feature extractors for sample-quality metrics, looked up by name.
+
+An extractor maps images (uint8 or float in [0, 1], [n, H, W, C]) to `(features [n, D],
+logits [n, K] or None)`: features for FID, KID and precision/recall, logits for the Inception
+Score and mode coverage. Its `fingerprint` changes whenever its weights do, so cached
+reference statistics (gendl.evaluation.reference) of an older checkpoint are never reused.
+
+- "classifier": gendl's own domain classifier (configs/classifier.py), trained by gendl on
+  the dataset being evaluated. It is found at `<classifier_workdir>` when the evaluator's
+  config sets one, else at `$GENDL_CACHE_DIR/classifier/<dataset>` (GENDL_CACHE_DIR defaults
+  to ~/.cache/gendl). Its penultimate (128-unit) layer gives the features.
+- "inception": the Inception-v3 FID network (pool3, 2048 features), not yet available.
+"""
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+from gendl.config import ConfigError
+from gendl.data.sampler import to_float
+
+CACHE_DIR_ENV = "GENDL_CACHE_DIR"
+
+# Which training config makes the classifier of each dataset (the variant after the colon).
+_CLASSIFIER_CONFIGS = {
+    "mnist": "configs/classifier.py",
+    "fashion_mnist": "configs/classifier.py:fashion",
+}
+
+
+def cache_dir() -> str:
+    return os.environ.get(CACHE_DIR_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "gendl")
+
+
+@dataclasses.dataclass
+class Extractor:
+    name: str  # goes into metric names, e.g. fid/classifier/10k/test
+    fingerprint: str  # hash of the weights: part of the reference cache key
+    image_shape: tuple  # the [H, W, C] it accepts
+    num_classes: int | None
+    apply: Callable  # jitted float images [b, H, W, C] -> (features, logits or None)
+    batch_size: int = 500
+
+    def __call__(self, images):
+        """Features and logits of all `images`, computed batch by batch; numpy float32."""
+        images = np.asarray(images)
+        if tuple(images.shape[1:]) != tuple(self.image_shape):
+            raise ConfigError(
+                f"The {self.name} feature extractor takes images of shape {self.image_shape}, "
+                f"got {tuple(images.shape[1:])}: evaluate with an extractor trained on this "
+                "dataset."
+            )
+        features, logits = [], []
+        for i in range(0, len(images), self.batch_size):
+            batch = images[i : i + self.batch_size]
+            valid = len(batch)
+            if valid < self.batch_size:  # one shape, one compilation
+                batch = np.concatenate([batch, np.repeat(batch[-1:], self.batch_size - valid, 0)])
+            f, lg = jax.device_get(self.apply(to_float(batch)))
+            features.append(np.asarray(f, np.float32)[:valid])
+            if lg is not None:
+                logits.append(np.asarray(lg, np.float32)[:valid])
+        return np.concatenate(features), (np.concatenate(logits) if logits else None)
+
+
+def classifier_workdir(dataset: str, cfg) -> str:
+    return cfg.get("classifier_workdir", "") or os.path.join(cache_dir(), "classifier", dataset)
+
+
+def _missing_classifier(dataset, workdir):
+    config = _CLASSIFIER_CONFIGS.get(dataset, f"configs/classifier.py --config.data.name={dataset}")
+    return ConfigError(
+        f"No trained classifier for {dataset!r} at {workdir}: the 'classifier' feature extractor "
+        "(FID, KID, IS, precision/recall) is gendl's own domain classifier, trained once per "
+        "dataset. Train it with `python -m gendl.main "
+        f"--config={config} --workdir={workdir}` (a few minutes on a CPU; add "
+        "GENDL_MANUAL_DIR=<dir> to prepare the data offline), or point "
+        "config.evals.<name>.classifier_workdir at a classifier run you already have."
+    )
+
+
+def _fingerprint(tree) -> str:
+    h = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_leaves_with_path(jax.device_get(tree)):
+        h.update(jax.tree_util.keystr(path).encode())
+        h.update(np.ascontiguousarray(leaf).tobytes())
+    return h.hexdigest()
+
+
+def _classifier(dataset, cfg):
+    from gendl.evaluation import workdir as workdir_lib  # it imports the evaluators
+
+    path = classifier_workdir(dataset, cfg)
+    if not os.path.exists(os.path.join(path, "config.json")):
+        raise _missing_classifier(dataset, path)
+    try:
+        run = workdir_lib.load_run(path)
+    except ConfigError as e:
+        raise _missing_classifier(dataset, path) from e
+    if run.config.objective.name != "classifier":
+        raise ConfigError(
+            f"{path} holds a {run.config.objective.name!r} run, not a classifier: point "
+            "classifier_workdir at a run of configs/classifier.py."
+        )
+    if run.config.data.name != dataset:
+        raise ConfigError(
+            f"The classifier at {path} was trained on {run.config.data.name!r}, not {dataset!r}."
+        )
+    obj, params = run.exp.objective, run.state.params
+    apply = jax.jit(lambda x: obj.apply(params, x))
+    return Extractor(
+        name="classifier",
+        fingerprint=_fingerprint(params),
+        image_shape=tuple(obj.image_shape),
+        num_classes=int(run.config.model.num_classes),
+        apply=apply,
+        batch_size=int(cfg.get("extractor_batch_size", 500)),
+    )
+
+
+def _inception(dataset, cfg):
+    del dataset, cfg
+    raise ConfigError(
+        "The 'inception' feature extractor (the Inception-v3 FID network, third_party/inception) "
+        "is not available in this version of gendl. Use extractor='classifier' (gendl's own "
+        "domain classifier, MNIST and Fashion-MNIST)."
+    )
+
+
+# name -> build(dataset name, evaluator config) -> Extractor
+REGISTRY = {"classifier": _classifier, "inception": _inception}
+
+
+def check_available(name: str, dataset: str, cfg) -> None:
+    """Raises the error `build` would raise for a missing extractor, without loading it."""
+    if name == "classifier":
+        path = classifier_workdir(dataset, cfg)
+        if not os.path.isdir(os.path.join(path, "checkpoints")):
+            raise _missing_classifier(dataset, path)
+    elif name == "inception":
+        _inception(dataset, cfg)
+    elif name not in REGISTRY:
+        build(name, dataset, cfg)
+
+
+def build(name: str, dataset: str, cfg) -> Extractor:
+    if name not in REGISTRY:
+        raise ConfigError(
+            f"Unknown feature extractor {name!r}; known: {', '.join(sorted(REGISTRY))}."
+        )
+    return REGISTRY[name](dataset, cfg)

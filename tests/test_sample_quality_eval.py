@@ -1,0 +1,111 @@
+"""The sample-quality evaluator end to end on tiny runs: a classifier trained by gendl, a
+WGAN-GP checkpoint scored by gendl.evaluate, samples exported by gendl.sample."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from test_configs import load
+
+from gendl.config import ConfigError
+from gendl.evaluation import extractors
+from gendl.evaluation.workdir import evaluate, export_npz, format_table
+from gendl.training import loop
+
+
+def _data(c, fake_data):
+    c.data.manual_dir = fake_data["manual_dir"]
+    c.data.data_dir = fake_data["data_dir"]
+    return c
+
+
+@pytest.fixture(scope="module")
+def runs(fake_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    clf = _data(load("classifier"), fake_data)
+    clf.total_steps, clf.batch_size = 4, 16
+    result = loop.train(clf, str(root / "classifier"))
+    assert result["step"] == 4
+
+    gan = _data(load("wgan_gp"), fake_data)
+    gan.total_steps, gan.batch_size, gan.model.dim = 2, 8, 8
+    sq = gan.evals.sample_quality
+    sq.update(num_samples=40, batch_size=16, classifier_workdir=str(root / "classifier"))
+    loop.train(gan, str(root / "gan"))
+    return root
+
+
+def test_classifier_run_reports_accuracy(runs):
+    import json
+
+    lines = [json.loads(x) for x in open(runs / "classifier" / "metrics.jsonl")]
+    assert all(0.0 <= x["accuracy"] <= 1.0 for x in lines if "accuracy" in x)
+    final = lines[-1]
+    assert 0.0 <= final["eval/accuracy/test_accuracy_n64"] <= 1.0
+
+
+def test_evaluate_scores_a_gan_checkpoint_and_caches_reference(runs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GENDL_CACHE_DIR", str(tmp_path))
+    result = evaluate(str(runs / "gan"))
+    tag = "sample_quality/{}/classifier/40"
+    assert result["step"] == 2
+    for key in ("fid", "kid", "precision", "recall"):
+        assert np.isfinite(result[f"{tag.format(key)}/test"]), key
+    assert result[tag.format("fid") + "/test"] >= 0
+    assert 1.0 <= result[tag.format("is")] <= 10.0
+    assert 1 <= result[tag.format("classes_present")] <= 10
+    assert os.path.exists(runs / "gan" / "eval_00000002.json")
+    cached = os.listdir(tmp_path / "reference")
+    assert len(cached) == 1 and cached[0].startswith("mnist_test_classifier_")
+
+    # A second evaluation reads the cached reference features: only the 40 generated images
+    # go through the extractor.
+    seen = []
+    original = extractors.Extractor.__call__
+
+    def spy(self, images):
+        seen.append(len(images))
+        return original(self, images)
+
+    monkeypatch.setattr(extractors.Extractor, "__call__", spy)
+    again = evaluate(str(runs / "gan"))
+    assert sum(seen) == 40
+    assert again == result  # fixed noise and seeds: the same figures
+    table = format_table(result)
+    assert any(line.startswith(tag.format("fid")) for line in table.splitlines())
+
+
+def test_sample_exports_uint8_images(runs, tmp_path):
+    out = tmp_path / "s.npz"
+    images, labels = export_npz(str(runs / "gan"), 7, str(out), batch_size=4)
+    with np.load(out) as f:
+        assert f["images"].dtype == np.uint8 and f["images"].shape == (7, 28, 28, 1)
+        np.testing.assert_array_equal(f["images"], images)
+        assert "labels" not in f and labels is None
+
+
+def test_sample_cli(runs, tmp_path):
+    out = tmp_path / "cli.npz"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cmd = [sys.executable, "-m", "gendl.sample", f"--workdir={runs / 'gan'}", "--num_samples=5"]
+    done = subprocess.run([*cmd, f"--out={out}"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with np.load(out) as f:
+        assert f["images"].shape == (5, 28, 28, 1) and f["images"].dtype == np.uint8
+
+
+def test_missing_classifier_says_how_to_train_it(fake_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENDL_CACHE_DIR", str(tmp_path / "empty"))
+    gan = _data(load("wgan_gp"), fake_data)
+    gan.total_steps, gan.batch_size, gan.model.dim = 1, 8, 8
+    gan.evals.sample_quality.every_steps = 0  # would run at the end: checked at the start
+    with pytest.raises(ConfigError, match="--config=configs/classifier.py --workdir="):
+        loop.train(gan, str(tmp_path / "gan"))
+    assert not os.path.exists(tmp_path / "gan" / "checkpoints")
+
+
+def test_inception_extractor_is_a_clear_error():
+    with pytest.raises(ConfigError, match="inception"):
+        extractors.build("inception", "mnist", {})

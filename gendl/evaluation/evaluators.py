@@ -231,13 +231,13 @@ class Accuracy:
         obj = exp.objective
         rep = mesh_lib.replicated(exp.mesh)
         self._fn = jax.jit(
-            lambda params, x: jnp.argmax(obj.apply(params, x)[1], -1), out_shardings=rep
+            lambda variables, x: jnp.argmax(obj.apply(variables, x)[1], -1), out_shardings=rep
         )
 
-    def run(self, params):
+    def run(self, variables):
         correct, count = 0, 0
         for x, y, valid in self.data.batches():
-            pred = np.asarray(jax.device_get(self._fn(params, x)))[:valid]
+            pred = np.asarray(jax.device_get(self._fn(variables, x)))[:valid]
             correct += int(np.sum(pred == np.asarray(jax.device_get(y))[:valid]))
             count += valid
         return {f"test_accuracy_n{count}": correct / count}, {}
@@ -287,12 +287,12 @@ class SampleQuality:
         if self.extractor.num_classes is None:  # IS and modes need class probabilities
             self.metrics = tuple(m for m in self.metrics if m not in ("is", "modes"))
 
-    def run(self, params):
+    def run(self, variables):
         cfg, obj, ext = self.cfg, self.exp.objective, self.extractor
         features, logits, requested = [], [], []
         for images, labels in sampling.generate(
             obj,
-            params,
+            variables,
             self.n,
             batch_size=int(cfg.get("batch_size", 500)),
             seed=int(cfg.get("seed", 0)),

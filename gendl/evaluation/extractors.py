@@ -110,11 +110,11 @@ def _classifier(dataset, cfg):
         raise ConfigError(
             f"The classifier at {path} was trained on {run.config.data.name!r}, not {dataset!r}."
         )
-    obj, params = run.exp.objective, run.state.params
-    apply = jax.jit(lambda x: obj.apply(params, x))
+    obj, variables = run.exp.objective, run.state.variables()
+    apply = jax.jit(lambda x: obj.apply(variables, x))
     return Extractor(
         name="classifier",
-        fingerprint=_fingerprint(params),
+        fingerprint=_fingerprint(variables),
         image_shape=tuple(obj.image_shape),
         num_classes=int(run.config.model.num_classes),
         apply=apply,

@@ -15,8 +15,10 @@ def num_classes(objective):
     return int(objective.config.model.num_classes)
 
 
-def generate(objective, params, n, *, batch_size=500, seed=0):
-    """Yields (uint8 images [b, H, W, C], requested labels [b] or None) until n images.
+def generate(objective, variables, n, *, batch_size=500, seed=0):
+    """`variables` from `state.variables()` (EMA weights where the run keeps them).
+
+    Yields (uint8 images [b, H, W, C], requested labels [b] or None) until n images.
 
     Conditional models are asked for the classes in turn (label i % K for sample i), so every
     class gets n / K samples. Batch i draws its noise with fold_in(key(seed), i).
@@ -30,17 +32,17 @@ def generate(objective, params, n, *, batch_size=500, seed=0):
         noise = objective.sample_noise(jax.random.fold_in(key, i), batch_size)
         valid = min(batch_size, n - start)
         if k is None:
-            images, labels = sample(params, noise), None
+            images, labels = sample(variables, noise), None
         else:
             labels = (start + jnp.arange(batch_size)) % k
-            images = sample(params, noise, labels)
+            images = sample(variables, noise, labels)
             labels = np.asarray(labels)[:valid]
         yield images_lib.to_uint8(np.asarray(jax.device_get(images))[:valid]), labels
 
 
-def generate_all(objective, params, n, *, batch_size=500, seed=0):
+def generate_all(objective, variables, n, *, batch_size=500, seed=0):
     """All n samples at once: (uint8 images [n, H, W, C], labels [n] or None)."""
-    parts = list(generate(objective, params, n, batch_size=batch_size, seed=seed))
+    parts = list(generate(objective, variables, n, batch_size=batch_size, seed=seed))
     images = np.concatenate([p[0] for p in parts])
     labels = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
     return images, labels

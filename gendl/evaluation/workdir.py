@@ -95,7 +95,7 @@ def export_npz(workdir, num_samples, out, seed=0, batch_size=500):
             f"{workdir} holds a {run.config.objective.name!r} run: it generates no images."
         )
     images, labels = sampling.generate_all(
-        run.exp.objective, run.state.params, num_samples, batch_size=batch_size, seed=seed
+        run.exp.objective, run.state.variables(), num_samples, batch_size=batch_size, seed=seed
     )
     arrays = {"images": images}
     if labels is not None:

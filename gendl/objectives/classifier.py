@@ -37,15 +37,15 @@ class Classifier(base.Objective):
         x = jnp.zeros((1, *self.image_shape), jnp.float32)
         return base.init_networks(self.networks, rng, {"classifier": (x,)})
 
-    def apply(self, params, x):
+    def apply(self, variables, x):
         """(features, logits) of images in [0, 1], dropout off."""
-        return self.net.apply({"params": params["classifier"]}, x)
+        return self.net.apply(variables["classifier"], x)
 
     def sample_noise(self, rng, n):
         del rng, n
         return None
 
-    def sample(self, params, noise):
+    def sample(self, variables, noise):
         raise NotImplementedError("A classifier objective does not generate images.")
 
     def augment(self, rng, x):
@@ -57,8 +57,7 @@ class Classifier(base.Objective):
             x = jnp.where(flip, x[:, :, ::-1], x)
         return x
 
-    def update(self, params, opt_state, optimizers, batch, rng, step):
-        del step
+    def update(self, state, optimizers, batch, rng):
         k_aug, k_drop = jax.random.split(rng)
         x = self.augment(k_aug, batch["image"][0])
         labels = batch["label"][0]
@@ -69,12 +68,13 @@ class Classifier(base.Objective):
             accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
             return loss, {"loss/classifier": loss, "accuracy": accuracy}
 
-        grads, metrics = jax.grad(loss_fn, has_aux=True)(params["classifier"])
+        grads, metrics = base.grad(loss_fn, has_aux=True)(state.params["classifier"])
         p, o, norms = base.apply_gradients(
             optimizers["classifier"],
-            params["classifier"],
-            opt_state["classifier"],
+            state.params["classifier"],
+            state.opt_state["classifier"],
             grads,
             "classifier",
         )
-        return {"classifier": p}, {"classifier": o}, {**metrics, **norms}
+        state = state.replace(params={"classifier": p}, opt_state={"classifier": o})
+        return state, {**metrics, **norms}

@@ -3,8 +3,8 @@ MNIST and Fashion-MNIST (the role Inception-v3 plays on ImageNet-like data; its 
 are the 128-unit penultimate layer, its softmax the class probabilities).
 
 Setting: 3x3 conv 32, 2x2 max-pool, 3x3 conv 64, max-pool, dense 128 (ReLU), dropout 0.5,
-Adam(1e-3), batch 128, random shifts of up to 2 pixels. MNIST: 3,000 steps (6.4 epochs);
-Fashion-MNIST (`:fashion`): more steps, horizontal flips as well.
+Adam(1e-3, cosine decay to 0), batch 128, random shifts of up to 2 pixels. MNIST: 3,000 steps (6.4 epochs);
+Fashion-MNIST (`:fashion`): 4,000 steps (8.5 epochs), shifts of 1 pixel and horizontal flips.
 
 Train the classifiers the evaluators look for (see gendl/evaluation/extractors.py): the
 workdir must be `$GENDL_CACHE_DIR/classifier/<dataset>` (default ~/.cache/gendl/...):
@@ -34,13 +34,16 @@ def get_config(arg=None):
     c.objective.flip = False
 
     c.optimizer.learning_rate = 1e-3
+    # Cosine decay to 0 at the last step: worth ~0.2% test accuracy over a constant rate.
+    c.optimizer.decay_steps = c.get_ref("total_steps")  # follows --config.total_steps
     c.checkpoint.every_steps = 1000
     c.log.every_steps = 100
     c.evals.accuracy = dict(type="accuracy", every_steps=0, num_examples=10_000, batch_size=500)
 
     def fashion(c):
         c.data.name = "fashion_mnist"
-        c.total_steps = 6000
+        c.total_steps = 4000
+        c.objective.shift = 1
         c.objective.flip = True
 
     return config_lib.apply_variant(c, arg, {"smoke": config_lib.smoke, "fashion": fashion})

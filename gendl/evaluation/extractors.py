@@ -10,6 +10,11 @@ reference statistics (gendl.evaluation.reference) of an older checkpoint are nev
   config sets one, else at `$GENDL_CACHE_DIR/classifier/<dataset>` (GENDL_CACHE_DIR defaults
   to ~/.cache/gendl). Its penultimate (128-unit) layer gives the features.
 - "inception": the Inception-v3 FID network (pool3, 2048 features), not yet available.
+
+Adding an extractor = one REGISTRY entry `build(dataset, evaluator config) -> Extractor`; its
+`apply` receives float images in [0, 1] at the dataset's resolution and does its own
+resizing (Inception: bilinear to 299x299, grey replicated to RGB), so evaluators, reference
+caching and metric names need no change.
 """
 
 import dataclasses
@@ -40,7 +45,7 @@ def cache_dir() -> str:
 class Extractor:
     name: str  # goes into metric names, e.g. fid/classifier/10k/test
     fingerprint: str  # hash of the weights: part of the reference cache key
-    image_shape: tuple  # the [H, W, C] it accepts
+    image_shape: tuple | None  # the [H, W, C] it accepts; None: any (it resizes itself)
     num_classes: int | None
     apply: Callable  # jitted float images [b, H, W, C] -> (features, logits or None)
     batch_size: int = 500
@@ -48,7 +53,7 @@ class Extractor:
     def __call__(self, images):
         """Features and logits of all `images`, computed batch by batch; numpy float32."""
         images = np.asarray(images)
-        if tuple(images.shape[1:]) != tuple(self.image_shape):
+        if self.image_shape is not None and tuple(images.shape[1:]) != tuple(self.image_shape):
             raise ConfigError(
                 f"The {self.name} feature extractor takes images of shape {self.image_shape}, "
                 f"got {tuple(images.shape[1:])}: evaluate with an extractor trained on this "

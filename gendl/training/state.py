@@ -38,7 +38,10 @@ class TrainState:
 def make_optimizer(cfg) -> optax.GradientTransformation:
     if cfg.name != "adam":
         raise ConfigError(f"Unknown config.optimizer.name={cfg.name!r}. Known: adam.")
-    tx = optax.adam(cfg.learning_rate, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+    learning_rate = cfg.learning_rate
+    if cfg.get("decay_steps", 0):  # cosine decay to 0 over decay_steps (then constant 0)
+        learning_rate = optax.cosine_decay_schedule(cfg.learning_rate, cfg.decay_steps)
+    tx = optax.adam(learning_rate, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
     if cfg.grad_clip_norm:
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
     return tx

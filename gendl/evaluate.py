@@ -1,6 +1,7 @@
 """Evaluates a trained run's latest checkpoint with its config's evaluators.
 
     python -m gendl.evaluate --workdir=runs/vae [--evals=likelihood] [--num_samples=5000]
+    python -m gendl.evaluate --workdir=runs/wgan_gp --set=sample_quality.reference_split=train
 
 Reads `<workdir>/config.json` (written by gendl.main), restores the newest readable
 checkpoint, runs the evaluators, prints a table of the figures followed by one JSON line, and
@@ -23,6 +24,9 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "A workdir written by gendl.main
 _EVALS = flags.DEFINE_list("evals", None, "Evaluators to run (default: all in the config).")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", None, "Importance samples (likelihood).")
 _NUM_EXAMPLES = flags.DEFINE_integer("num_examples", None, "Test examples to use.")
+_SET = flags.DEFINE_multi_string(
+    "set", [], "Evaluator setting, e.g. --set=sample_quality.num_samples=1000 (repeatable)."
+)
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -30,7 +34,9 @@ def main(argv):
     del argv
     console.setup()
     try:
-        result = evaluate(_WORKDIR.value, _EVALS.value, _NUM_SAMPLES.value, _NUM_EXAMPLES.value)
+        result = evaluate(
+            _WORKDIR.value, _EVALS.value, _NUM_SAMPLES.value, _NUM_EXAMPLES.value, _SET.value
+        )
     except (ConfigError, DataError, checkpointing.CheckpointError) as e:
         print(f"gendl.evaluate: error: {e}", file=sys.stderr)
         return 1

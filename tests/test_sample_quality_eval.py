@@ -5,6 +5,7 @@ The generative run is a conditional VAE (it compiles in a second, where WGAN-GP'
 takes many; conditional, so labels and label accuracy are covered too); the evaluator only
 uses `objective.sample`, so this is the code path a GAN run takes."""
 
+import json
 import os
 import subprocess
 import sys
@@ -51,8 +52,6 @@ def runs(fake_data, tmp_path_factory):
 
 
 def test_classifier_run_reports_accuracy(runs):
-    import json
-
     lines = [json.loads(x) for x in open(runs / "classifier" / "metrics.jsonl")]
     assert all(0.0 <= x["accuracy"] <= 1.0 for x in lines if "accuracy" in x)
     final = lines[-1]
@@ -101,11 +100,27 @@ def test_sample_exports_uint8_images(runs, tmp_path):
         np.testing.assert_array_equal(labels, f["labels"])
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_evaluate_cli_prints_a_table_and_takes_settings(runs, tmp_path):
+    cmd = [sys.executable, "-m", "gendl.evaluate", f"--workdir={runs / 'gen'}"]
+    cmd += ["--set=sample_quality.num_samples=20", "--set=sample_quality.metrics=('fid',)"]
+    env = dict(os.environ, GENDL_CACHE_DIR=str(tmp_path))
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert any(line.startswith("sample_quality/fid/classifier/20/test ") for line in lines)
+    assert json.loads(lines[-1])["step"] == 2
+    assert not any("kid" in line for line in lines)
+    bad = subprocess.run(cmd[:4] + ["--set=nope.x=1"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 1 and "--set" in bad.stderr
+
+
 def test_sample_cli(runs, tmp_path):
     out = tmp_path / "cli.npz"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cmd = [sys.executable, "-m", "gendl.sample", f"--workdir={runs / 'gen'}", "--num_samples=5"]
-    done = subprocess.run([*cmd, f"--out={out}"], cwd=root, capture_output=True, text=True)
+    done = subprocess.run([*cmd, f"--out={out}"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     with np.load(out) as f:
         assert f["images"].shape == (5, 28, 28, 1) and f["images"].dtype == np.uint8

@@ -1,6 +1,7 @@
 """A trained workdir's latest checkpoint: loading it (for gendl.evaluate, gendl.sample and the
 classifier feature extractor) and evaluating it (library side of gendl.evaluate)."""
 
+import ast
 import dataclasses
 import json
 import os
@@ -35,9 +36,10 @@ class Run:
     step: int
 
 
-def load_run(workdir) -> Run:
-    """The run's config, its experiment rebuilt from it, and its latest checkpoint."""
-    config = _load_config(workdir)
+def load_run(workdir, config=None) -> Run:
+    """The run's config (or `config`, e.g. with changed evaluator settings), its experiment
+    rebuilt from it, and its latest checkpoint."""
+    config = _load_config(workdir) if config is None else config
     exp = experiment_lib.build(config)
     ckpt = checkpointing.Checkpointer(
         os.path.join(workdir, "checkpoints"), save_every_steps=1, keep=10**6
@@ -52,12 +54,33 @@ def load_run(workdir) -> Run:
     return Run(config, exp, state, int(step))
 
 
-def evaluate(workdir, names=None, num_samples=None, num_examples=None):
+def _apply_overrides(evals, overrides):
+    """ "name.key=value" strings (value a Python literal, else a string) into config.evals."""
+    for item in overrides or ():
+        target, sep, text = item.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or name not in evals:
+            raise ConfigError(
+                f"--set={item!r}: expected <evaluator>.<key>=<value> with an evaluator of this "
+                f"run's config ({', '.join(sorted(evals)) or 'none'}), e.g. "
+                "--set=sample_quality.num_samples=1000."
+            )
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        with evals[name].unlocked():
+            evals[name][key] = value
+
+
+def evaluate(workdir, names=None, num_samples=None, num_examples=None, overrides=None):
     """Runs the run's config.evals (or `names` of them) on its latest checkpoint; returns a
     flat dict {"<eval name>/<metric>": value} plus workdir and step, also written to
-    <workdir>/eval_<step>.json."""
-    run = load_run(workdir)
-    config, exp, state, step = run.config, run.exp, run.state, run.step
+    <workdir>/eval_<step>.json. `overrides`: ["<eval name>.<key>=<value>", ...]."""
+    config = _load_config(workdir)
+    _apply_overrides(config.evals, overrides)  # before the slow part: typos fail at once
+    run = load_run(workdir, config)
+    exp, state, step = run.exp, run.state, run.step
     names = names or sorted(config.evals.keys())
     unknown = sorted(set(names) - set(config.evals.keys()))
     if unknown:

@@ -136,6 +136,9 @@ def test_missing_classifier_says_how_to_train_it(fake_data, tmp_path, monkeypatc
     assert not os.path.exists(tmp_path / "gan" / "checkpoints")
 
 
-def test_inception_extractor_is_a_clear_error():
-    with pytest.raises(ConfigError, match="inception"):
-        extractors.build("inception", "mnist", {})
+def test_inception_extractor_without_weights_says_where_to_get_them(tmp_path):
+    cfg = {"inception_weights": str(tmp_path / "missing.pth")}
+    with pytest.raises(ConfigError, match="pt_inception-2015-12-05"):
+        extractors.check_available("inception", "mnist", cfg)
+    with pytest.raises(ConfigError, match="inception_weights"):
+        extractors.build("inception", "mnist", cfg)

@@ -9,7 +9,9 @@ reference statistics (gendl.evaluation.reference) of an older checkpoint are nev
   the dataset being evaluated. It is found at `<classifier_workdir>` when the evaluator's
   config sets one, else at `$GENDL_CACHE_DIR/classifier/<dataset>` (GENDL_CACHE_DIR defaults
   to ~/.cache/gendl). Its penultimate (128-unit) layer gives the features.
-- "inception": the Inception-v3 FID network (pool3, 2048 features), not yet available.
+- "inception": the FID Inception-v3 of pytorch-fid (third_party/inception; pool3, 2048
+  features; images resized to 299x299 bilinear, grey repeated to RGB), with the weights file
+  at `inception_weights` (default $GENDL_CACHE_DIR/inception/pt_inception-2015-12-05-...pth).
 
 Adding an extractor = one REGISTRY entry `build(dataset, evaluator config) -> Extractor`; its
 `apply` receives float images in [0, 1] at the dataset's resolution and does its own
@@ -18,6 +20,7 @@ caching and metric names need no change.
 """
 
 import dataclasses
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -127,12 +130,48 @@ def _classifier(dataset, cfg):
     )
 
 
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+
+
+def inception_weights(cfg) -> str:
+    return cfg.get("inception_weights", "") or os.path.join(
+        cache_dir(), "inception", INCEPTION_FILE
+    )
+
+
+def _missing_inception(path):
+    from third_party import inception
+
+    return ConfigError(
+        f"No Inception-v3 FID weights at {path}. Download {inception.FID_WEIGHTS_URL} (91 MiB, "
+        f"pytorch-fid's port of the 2015 TensorFlow graph) to that path, or set "
+        "config.evals.<name>.inception_weights to where you keep it (see third_party/README.md)."
+    )
+
+
 def _inception(dataset, cfg):
-    del dataset, cfg
-    raise ConfigError(
-        "The 'inception' feature extractor (the Inception-v3 FID network, third_party/inception) "
-        "is not available in this version of gendl. Use extractor='classifier' (gendl's own "
-        "domain classifier, MNIST and Fashion-MNIST)."
+    """pytorch-fid's Inception-v3: pool3 features; IS logits = pool3 @ W without the bias,
+    as the original Inception Score code. Resizing to 299x299 happens inside."""
+    del dataset
+    from third_party import inception
+
+    path = inception_weights(cfg)
+    if not path.startswith(("http://", "https://")) and not os.path.exists(path):
+        raise _missing_inception(path)
+    variables = inception.load_params(path, cache_dir=os.path.join(cache_dir(), "inception"))
+
+    @jax.jit
+    def fn(variables, x):
+        pool3, _ = inception.features(variables, x)
+        return pool3, inception.logits_without_bias(variables, pool3)
+
+    return Extractor(
+        name="inception",
+        fingerprint=_fingerprint(variables),
+        image_shape=None,
+        num_classes=inception.NUM_LOGITS,
+        apply=functools.partial(fn, variables),
+        batch_size=int(cfg.get("extractor_batch_size", 50)),  # 299x299 activations
     )
 
 
@@ -147,7 +186,9 @@ def check_available(name: str, dataset: str, cfg) -> None:
         if not os.path.isdir(os.path.join(path, "checkpoints")):
             raise _missing_classifier(dataset, path)
     elif name == "inception":
-        _inception(dataset, cfg)
+        path = inception_weights(cfg)
+        if not path.startswith(("http://", "https://")) and not os.path.exists(path):
+            raise _missing_inception(path)
     elif name not in REGISTRY:
         build(name, dataset, cfg)
 

@@ -111,7 +111,7 @@ def build(config, mesh=None) -> Experiment:
     image_shape = images.shape[1:]
     networks = models.build(config.model, image_shape)
     objective = objectives.build(config, networks, image_shape)
-    optimizers = state_lib.make_optimizers(config.optimizer, sorted(networks))
+    optimizers = state_lib.make_optimizers(config.optimizer, sorted(networks), config.total_steps)
     train_key = jax.random.fold_in(jax.random.key(config.seed), _TRAIN)
 
     data_key = jax.random.fold_in(jax.random.key(config.seed), _DATA)

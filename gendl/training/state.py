@@ -35,22 +35,34 @@ class TrainState:
         }
 
 
-def make_optimizer(cfg) -> optax.GradientTransformation:
+def learning_rate(cfg, total_steps: int):
+    """A constant rate, or a cosine decay from `learning_rate` to `final_learning_rate` over
+    the run (optax counts updates, so a network updated n times a step decays n times as
+    fast: schedules are for one-update-per-step objectives such as VAEs)."""
+    schedule = cfg.get("schedule", "constant")
+    if schedule == "constant":
+        return cfg.learning_rate
+    if schedule == "cosine":
+        alpha = cfg.get("final_learning_rate", 0.0) / cfg.learning_rate
+        return optax.cosine_decay_schedule(cfg.learning_rate, max(total_steps, 1), alpha=alpha)
+    raise ConfigError(
+        f"Unknown config.optimizer.schedule={schedule!r}. Known: 'constant', 'cosine'."
+    )
+
+
+def make_optimizer(cfg, total_steps: int = 1) -> optax.GradientTransformation:
     if cfg.name != "adam":
         raise ConfigError(f"Unknown config.optimizer.name={cfg.name!r}. Known: adam.")
-    learning_rate = cfg.learning_rate
-    if cfg.get("decay_steps", 0):  # cosine decay to 0 over decay_steps (then constant 0)
-        learning_rate = optax.cosine_decay_schedule(cfg.learning_rate, cfg.decay_steps)
-    tx = optax.adam(learning_rate, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+    tx = optax.adam(learning_rate(cfg, total_steps), b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
     if cfg.grad_clip_norm:
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
     return tx
 
 
-def make_optimizers(cfg, network_names) -> dict:
+def make_optimizers(cfg, network_names, total_steps: int = 1) -> dict:
     """One optimiser per network (same hyper-parameters), so e.g. a critic and a generator
     keep separate Adam moments as in the papers."""
-    return {name: make_optimizer(cfg) for name in network_names}
+    return {name: make_optimizer(cfg, total_steps) for name in network_names}
 
 
 def split_variables(variables: dict) -> tuple[dict, dict]:

@@ -21,15 +21,17 @@ def generate(objective, variables, n, *, batch_size=500, seed=0):
     Yields (uint8 images [b, H, W, C], requested labels [b] or None) until n images.
 
     Conditional models are asked for the classes in turn (label i % K for sample i), so every
-    class gets n / K samples. Batch i draws its noise with fold_in(key(seed), i).
+    class gets n / K samples. Sample i's noise is drawn with fold_in(key(seed), i).
     """
     if not getattr(objective, "generates_images", True):
         raise ValueError(f"The {type(objective).__name__} objective does not generate images.")
     k = num_classes(objective)
     sample = jax.jit(objective.sample)
     key = jax.random.key(seed)
-    for i, start in enumerate(range(0, n, batch_size)):
-        noise = objective.sample_noise(jax.random.fold_in(key, i), batch_size)
+    # Sample i's noise comes from fold_in(key, i): the images do not depend on batch_size.
+    noise_of = jax.jit(jax.vmap(lambda i: objective.sample_noise(jax.random.fold_in(key, i), 1)[0]))
+    for start in range(0, n, batch_size):
+        noise = noise_of(start + jnp.arange(batch_size))
         valid = min(batch_size, n - start)
         if k is None:
             images, labels = sample(variables, noise), None

@@ -29,7 +29,13 @@ def generate(objective, variables, n, *, batch_size=500, seed=0):
     sample = jax.jit(objective.sample)
     key = jax.random.key(seed)
     # Sample i's noise comes from fold_in(key, i): the images do not depend on batch_size.
-    noise_of = jax.jit(jax.vmap(lambda i: objective.sample_noise(jax.random.fold_in(key, i), 1)[0]))
+    noise_of = jax.jit(
+        jax.vmap(
+            lambda i: jax.tree.map(
+                lambda a: a[0], objective.sample_noise(jax.random.fold_in(key, i), 1)
+            )
+        )
+    )
     for start in range(0, n, batch_size):
         noise = noise_of(start + jnp.arange(batch_size))
         valid = min(batch_size, n - start)
@@ -37,6 +43,8 @@ def generate(objective, variables, n, *, batch_size=500, seed=0):
             images, labels = sample(variables, noise), None
         else:
             labels = (start + jnp.arange(batch_size)) % k
+            if isinstance(noise, dict) and "label" in noise:  # grid noise that carries labels
+                noise = {**noise, "label": labels}
             images = sample(variables, noise, labels)
             labels = np.asarray(labels)[:valid]
         yield images_lib.to_uint8(np.asarray(jax.device_get(images))[:valid]), labels

@@ -32,6 +32,10 @@ class Experiment:
     metric_names: list = dataclasses.field(default_factory=list)
 
     @property
+    def ema_decay(self) -> float:
+        return float(self.config.ema.decay) if "ema" in self.config else 0.0
+
+    @property
     def batches_per_step(self) -> int:
         return self.objective.batches_per_step
 
@@ -40,7 +44,9 @@ class Experiment:
 
     def init_state(self) -> state_lib.TrainState:
         init = jax.jit(
-            lambda: state_lib.init_state(self.objective, self.optimizers, self.key(_INIT)),
+            lambda: state_lib.init_state(
+                self.objective, self.optimizers, self.key(_INIT), self.ema_decay
+            ),
             out_shardings=mesh_lib.replicated(self.mesh),
         )
         return init()
@@ -48,7 +54,9 @@ class Experiment:
     def abstract_state(self):
         """Shapes, dtypes and shardings of the state, without computing it (for restore)."""
         shapes = jax.eval_shape(
-            lambda: state_lib.init_state(self.objective, self.optimizers, self.key(_INIT))
+            lambda: state_lib.init_state(
+                self.objective, self.optimizers, self.key(_INIT), self.ema_decay
+            )
         )
         rep = mesh_lib.replicated(self.mesh)
         return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), shapes)
@@ -113,6 +121,7 @@ def build(config, mesh=None) -> Experiment:
     objective = objectives.build(config, networks, image_shape)
     optimizers = state_lib.make_optimizers(config.optimizer, sorted(networks), config.total_steps)
     train_key = jax.random.fold_in(jax.random.key(config.seed), _TRAIN)
+    ema_decay = float(config.ema.decay) if "ema" in config else 0.0
 
     data_key = jax.random.fold_in(jax.random.key(config.seed), _DATA)
     binarize = config.data.get("binarize", "")
@@ -124,7 +133,7 @@ def build(config, mesh=None) -> Experiment:
         batch = dict(batch, image=images)
         rng = jax.random.fold_in(train_key, state.step)
         new, metrics = objective.update(state, optimizers, batch, rng)
-        new = new.replace(step=state.step + 1)
+        new = state_lib.update_ema(new.replace(step=state.step + 1), ema_decay)
         # One vector instead of a dict of scalars: the host fetches one array per step.
         metric_names[:] = sorted(metrics)
         return new, jnp.stack([jnp.asarray(metrics[k], jnp.float32) for k in metric_names])

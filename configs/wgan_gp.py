@@ -6,6 +6,12 @@ Run (offline, from the original MNIST files):
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/wgan_gp.py --workdir=runs/wgan_gp
 CPU smoke run (seconds):
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/wgan_gp.py:smoke --workdir=/tmp/wgan_gp_smoke
+Sample quality (FID, KID, IS, precision/recall in the features of gendl's MNIST classifier,
+10k samples against the 10k test images) runs every 50,000 steps and at the end; it needs the
+classifier trained once (see configs/classifier.py):
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/classifier.py --workdir=$HOME/.cache/gendl/classifier/mnist
+and scores any checkpoint afterwards:
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.evaluate --workdir=runs/wgan_gp
 Benchmark the train step:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.bench --config=configs/wgan_gp.py
 """
@@ -37,8 +43,18 @@ def get_config(arg=None):
     c.log.every_steps = 100
     c.log.sample_every_steps = 2000
 
+    c.evals.sample_quality = dict(
+        type="sample_quality",
+        extractor="classifier",
+        every_steps=50_000,
+        num_samples=10_000,
+        reference_split="test",
+    )
+
     def small(c):
         config_lib.smoke(c)
         c.model.dim = 16
+        # Tiny, and only from gendl.evaluate: a smoke run must not need a trained classifier.
+        c.evals.sample_quality.update(every_steps=-1, kid_subsets=5, is_splits=2)
 
     return config_lib.apply_variant(c, arg, {"smoke": small})

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from gendl import objectives
 from gendl.training import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +55,8 @@ def test_config_trains_a_few_steps(name, arg, fake_data, tmp_path):
         c.model.dim = 8
     result = loop.train(c, str(tmp_path / name))
     assert result["step"] == 3
-    assert os.path.exists(tmp_path / name / "samples" / "samples_00000003.png")
+    if objectives.REGISTRY[c.objective.name].generates_images:
+        assert os.path.exists(tmp_path / name / "samples" / "samples_00000003.png")
     for eval_name, ev in c.evals.items():  # generator pictures at the end of training
         if ev.get("type") == "generator_pictures":
             for kind in ("samples", "interpolations"):

@@ -14,7 +14,7 @@ import numpy as np
 
 from gendl.config import ConfigError
 from gendl.data import source, transforms
-from gendl.evaluation import anomaly, likelihood
+from gendl.evaluation import anomaly, extractors, likelihood, reference, sample_quality, sampling
 from gendl.evaluation.generator_pictures import GeneratorPictures
 from gendl.monitoring import figures
 from gendl.monitoring import images as images_lib
@@ -225,8 +225,9 @@ class Anomaly:
 
 
 class Classification:
-    """Test error of a model that classifies (`objective.classify(params, x)` -> logits), e.g.
-    the semi-supervised GAN's discriminator, on the first num_examples test images."""
+    """Test error and accuracy of a model that classifies (`objective.classify(variables, x)`
+    -> logits): the semi-supervised GAN's discriminator, the feature-extractor classifier;
+    on the first num_examples test images."""
 
     def __init__(self, exp, cfg):
         if not hasattr(exp.objective, "classify"):
@@ -247,7 +248,10 @@ class Classification:
             pred = np.asarray(jax.device_get(self._fn(params, x)))[:valid]
             wrong += int(np.sum(pred != np.asarray(jax.device_get(y))[:valid]))
             count += valid
-        return {f"test_error_n{count}": wrong / count}, {}
+        return {
+            f"test_error_n{count}": wrong / count,
+            f"test_accuracy_n{count}": 1 - wrong / count,
+        }, {}
 
 
 class Traversals:
@@ -283,9 +287,108 @@ class Traversals:
         return {}, out
 
 
+def count_tag(n):
+    """10000 -> "10k", 50000 -> "50k", 640 -> "640": the sample count in metric names."""
+    return f"{n // 1000}k" if n % 1000 == 0 and n >= 1000 else str(n)
+
+
+class SampleQuality:
+    """FID, KID, Inception Score, precision/recall and mode coverage of a generative model's
+    samples against real images, in the features of a named extractor
+    (gendl.evaluation.extractors); see the README's metric protocol.
+
+    Config: extractor ("classifier"), num_samples (generated images, 10,000), reference_split
+    ("test"), reference_size (real images, default num_samples), metrics (subset of
+    fid, kid, is, pr, modes), kid_subsets, kid_subset_size, is_splits, pr_k, seed,
+    batch_size (generation), classifier_workdir. Metric names carry the protocol:
+    fid/<extractor>/<num_samples>/<split>, e.g. fid/classifier/10k/test.
+    """
+
+    METRICS = ("fid", "kid", "is", "pr", "modes")
+
+    @staticmethod
+    def preflight(exp, cfg):
+        extractors.check_available(cfg.get("extractor", "classifier"), exp.config.data.name, cfg)
+
+    def __init__(self, exp, cfg):
+        c = exp.config
+        self.exp, self.cfg = exp, cfg
+        self.metrics = tuple(cfg.get("metrics", self.METRICS))
+        unknown = sorted(set(self.metrics) - set(self.METRICS))
+        if unknown:
+            raise ConfigError(f"Unknown sample-quality metrics {unknown}; known: {self.METRICS}.")
+        self.n = int(cfg.get("num_samples", 10_000))
+        self.split = cfg.get("reference_split", "test")
+        self.extractor = extractors.build(cfg.get("extractor", "classifier"), c.data.name, cfg)
+        self.reference = reference.reference_features(
+            self.extractor,
+            c.data.name,
+            self.split,
+            int(cfg.get("reference_size", 0) or self.n),
+            manual_dir=c.data.manual_dir or None,
+            data_dir=c.data.data_dir or None,
+        )
+        if self.extractor.num_classes is None:  # IS and modes need class probabilities
+            self.metrics = tuple(m for m in self.metrics if m not in ("is", "modes"))
+
+    def run(self, variables):
+        cfg, obj, ext = self.cfg, self.exp.objective, self.extractor
+        features, logits, requested = [], [], []
+        for images, labels in sampling.generate(
+            obj,
+            variables,
+            self.n,
+            batch_size=int(cfg.get("batch_size", 500)),
+            seed=int(cfg.get("seed", 0)),
+        ):
+            f, lg = ext(images)
+            features.append(f)
+            if lg is not None:
+                logits.append(lg)
+            if labels is not None:
+                requested.append(labels)
+        features = np.concatenate(features)
+        ref = self.reference
+        tag = f"{ext.name}/{count_tag(self.n)}"
+        out = {}
+        if "fid" in self.metrics:
+            fit = sample_quality.GaussianFit().update(features)
+            out[f"fid/{tag}/{self.split}"] = sample_quality.frechet_distance(
+                fit.mean, fit.cov, ref["mean"], ref["cov"]
+            )
+        if "kid" in self.metrics:
+            mean, std = sample_quality.kid(
+                features,
+                ref["features"],
+                num_subsets=int(cfg.get("kid_subsets", 100)),
+                subset_size=int(cfg.get("kid_subset_size", 1000)),
+                seed=int(cfg.get("seed", 0)),
+            )
+            out[f"kid/{tag}/{self.split}"], out[f"kid_std/{tag}/{self.split}"] = mean, std
+        if "pr" in self.metrics:
+            p, r = sample_quality.precision_recall(
+                ref["features"], features, k=int(cfg.get("pr_k", 3))
+            )
+            out[f"precision/{tag}/{self.split}"], out[f"recall/{tag}/{self.split}"] = p, r
+        logits = np.concatenate(logits) if logits else None
+        if "is" in self.metrics:
+            mean, std = sample_quality.inception_score(logits, int(cfg.get("is_splits", 10)))
+            out[f"is/{tag}"], out[f"is_std/{tag}"] = mean, std
+        if "modes" in self.metrics:
+            predicted = np.argmax(logits, -1)
+            present, kl = sample_quality.mode_coverage(predicted, ext.num_classes)
+            out[f"classes_present/{tag}"], out[f"class_kl/{tag}"] = present, kl
+            if requested:
+                out[f"label_accuracy/{tag}"] = sample_quality.label_accuracy(
+                    predicted, np.concatenate(requested)
+                )
+        return out, {}
+
+
 REGISTRY = {
     "classification": Classification,
     "traversals": Traversals,
+    "sample_quality": SampleQuality,
     "likelihood": Likelihood,
     "reconstruction": Reconstruction,
     "pictures": Pictures,
@@ -294,10 +397,21 @@ REGISTRY = {
 }
 
 
-def build(exp, name, cfg):
+def _class(name, cfg):
     kind = cfg.get("type", name)
     if kind not in REGISTRY:
         raise ConfigError(
             f"config.evals.{name}.type={kind!r} is unknown; known: {', '.join(sorted(REGISTRY))}."
         )
-    return REGISTRY[kind](exp, cfg)
+    return REGISTRY[kind]
+
+
+def preflight(exp, name, cfg):
+    """Cheap checks of what the evaluator will need, before training starts."""
+    check = getattr(_class(name, cfg), "preflight", None)
+    if check is not None:
+        check(exp, cfg)
+
+
+def build(exp, name, cfg):
+    return _class(name, cfg)(exp, cfg)

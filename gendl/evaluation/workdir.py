@@ -1,14 +1,18 @@
-"""Evaluating a trained workdir's latest checkpoint (library side of gendl.evaluate)."""
+"""A trained workdir's latest checkpoint: loading it (for gendl.evaluate, gendl.sample and the
+classifier feature extractor) and evaluating it (library side of gendl.evaluate)."""
 
+import ast
+import dataclasses
 import json
 import os
 
 import jax
 import ml_collections
+import numpy as np
 
 from gendl import checkpointing
 from gendl.config import ConfigError
-from gendl.evaluation import evaluators
+from gendl.evaluation import evaluators, sampling
 from gendl.monitoring import images as images_lib
 from gendl.training import experiment as experiment_lib
 
@@ -24,17 +28,59 @@ def _load_config(workdir):
         return ml_collections.ConfigDict(json.load(f))
 
 
-def evaluate(workdir, names=None, num_samples=None, num_examples=None):
-    config = _load_config(workdir)
+@dataclasses.dataclass
+class Run:
+    config: ml_collections.ConfigDict
+    exp: experiment_lib.Experiment
+    state: object  # the TrainState of the latest readable checkpoint
+    step: int
+
+
+def load_run(workdir, config=None) -> Run:
+    """The run's config (or `config`, e.g. with changed evaluator settings), its experiment
+    rebuilt from it, and its latest checkpoint."""
+    config = _load_config(workdir) if config is None else config
     exp = experiment_lib.build(config)
     ckpt = checkpointing.Checkpointer(
         os.path.join(workdir, "checkpoints"), save_every_steps=1, keep=10**6
     )
-    restored = ckpt.restore(exp.abstract_state())
-    ckpt.close()
+    try:
+        restored = ckpt.restore(exp.abstract_state())
+    finally:
+        ckpt.close()
     if restored is None:
         raise ConfigError(f"No checkpoint in {workdir}/checkpoints: train first.")
     state, _, step = restored
+    return Run(config, exp, state, int(step))
+
+
+def _apply_overrides(evals, overrides):
+    """ "name.key=value" strings (value a Python literal, else a string) into config.evals."""
+    for item in overrides or ():
+        target, sep, text = item.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or name not in evals:
+            raise ConfigError(
+                f"--set={item!r}: expected <evaluator>.<key>=<value> with an evaluator of this "
+                f"run's config ({', '.join(sorted(evals)) or 'none'}), e.g. "
+                "--set=sample_quality.num_samples=1000."
+            )
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        with evals[name].unlocked():
+            evals[name][key] = value
+
+
+def evaluate(workdir, names=None, num_samples=None, num_examples=None, overrides=None):
+    """Runs the run's config.evals (or `names` of them) on its latest checkpoint; returns a
+    flat dict {"<eval name>/<metric>": value} plus workdir and step, also written to
+    <workdir>/eval_<step>.json. `overrides`: ["<eval name>.<key>=<value>", ...]."""
+    config = _load_config(workdir)
+    _apply_overrides(config.evals, overrides)  # before the slow part: typos fail at once
+    run = load_run(workdir, config)
+    exp, state, step = run.exp, run.state, run.step
     names = names or sorted(config.evals.keys())
     unknown = sorted(set(names) - set(config.evals.keys()))
     if unknown:
@@ -60,3 +106,30 @@ def evaluate(workdir, names=None, num_samples=None, num_examples=None):
         with open(os.path.join(workdir, f"eval_{step:08d}.json"), "w") as f:
             json.dump(result, f, indent=2)
     return result
+
+
+def export_npz(workdir, num_samples, out, seed=0, batch_size=500):
+    """Writes the .npz and returns (images, labels or None)."""
+    if num_samples < 1:
+        raise ConfigError(f"--num_samples must be >= 1, got {num_samples}.")
+    run = load_run(workdir)
+    if not run.exp.objective.generates_images:
+        raise ConfigError(
+            f"{workdir} holds a {run.config.objective.name!r} run: it generates no images."
+        )
+    images, labels = sampling.generate_all(
+        run.exp.objective, run.state.variables(), num_samples, batch_size=batch_size, seed=seed
+    )
+    arrays = {"images": images}
+    if labels is not None:
+        arrays["labels"] = labels.astype(np.int32)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    np.savez(out, **arrays)
+    return images, labels
+
+
+def format_table(result):
+    """Two aligned columns, metric and value, one row per figure."""
+    rows = [(k, f"{v:.6g}" if isinstance(v, float) else str(v)) for k, v in result.items()]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -2,6 +2,7 @@
 in `gendl.objectives` owns the losses (scenic's split)."""
 
 from gendl.models import (
+    classifier,
     conv_gan,
     conv_vae,
     dcgan,
@@ -25,6 +26,7 @@ REGISTRY = {
     "infogan_mlp": latent_mlp.build_infogan,
     "bigan_mlp": latent_mlp.build_bigan,
     "aae_mlp": latent_mlp.build_aae,
+    "conv_classifier": classifier.build,
 }
 
 

@@ -4,6 +4,7 @@ from gendl.objectives import (
     aae,
     autoencoder,
     bigan,
+    classifier,
     gan,
     hierarchical_vae,
     infogan,
@@ -22,6 +23,7 @@ REGISTRY = {
     "infogan": infogan.InfoGan,
     "bigan": bigan.Bigan,
     "aae": aae.AdversarialAutoencoder,
+    "classifier": classifier.Classifier,
 }
 
 

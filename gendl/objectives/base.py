@@ -21,6 +21,8 @@ class Objective:
 
     # Real batches one train step consumes (a WGAN-GP step uses one per critic step).
     batches_per_step = 1
+    # False for objectives that only score images (a classifier): no sample grids.
+    generates_images = True
 
     def __init__(self, config, networks: dict, image_shape: tuple):
         self.config = config

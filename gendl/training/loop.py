@@ -132,6 +132,11 @@ def _train(config, workdir, preempt, timed_after):
     workdir = os.path.abspath(workdir)
     primary = jax.process_index() == 0
     exp = experiment_lib.build(config)
+    # What an evaluator needs from outside the run (e.g. a trained feature extractor) is
+    # checked now, not after hours of training.
+    for name, cfg in config.evals.items():
+        if cfg.get("every_steps", 0) >= 0:
+            evaluators.preflight(exp, name, cfg)
     logging.info(
         "Devices: %d (%s), processes: %d",
         exp.mesh.size,
@@ -262,7 +267,9 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
             timer["end"] = time.perf_counter()  # before the final save, samples, evaluations
         if save_now and ckpt.save(step, state, exp.checkpoint_meta(step), force=is_last or stop):
             last_good = step
-        if step % config.log.sample_every_steps == 0 or is_last:
+        if exp.objective.generates_images and (
+            step % config.log.sample_every_steps == 0 or is_last
+        ):
             write_samples(step)
         # After the save: a slow final evaluation must not put the last checkpoint at risk.
         eval_scalars = evals.run(step, state.variables(), is_last, writers)

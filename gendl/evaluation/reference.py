@@ -1,0 +1,43 @@
+"""Features of real images, computed once per (dataset, split, extractor weights, count) and
+cached on disk under `$GENDL_CACHE_DIR/reference/` (default ~/.cache/gendl/reference/).
+
+The file name holds the dataset, split, extractor name, the first 16 hex digits of the
+extractor's weight fingerprint and the number of images, so a retrained classifier or a
+different count never reads stale statistics. The images are the first `n` of the split in
+its stored (TFDS) order.
+"""
+
+import os
+
+import numpy as np
+
+from gendl.data import source
+from gendl.evaluation import extractors
+from gendl.evaluation import sample_quality as sq
+
+
+def cache_path(dataset, split, extractor, n) -> str:
+    name = f"{dataset}_{split}_{extractor.name}_{extractor.fingerprint[:16]}_n{n}.npz"
+    return os.path.join(extractors.cache_dir(), "reference", name)
+
+
+def reference_features(extractor, dataset, split, n, *, manual_dir=None, data_dir=None) -> dict:
+    """{"features": [n, D], "logits": [n, K] (if the extractor has them), "mean": [D],
+    "cov": [D, D]} of the first n images of the split; n is capped at the split's size and
+    the dict's "n" says how many were used."""
+    images, _ = source.load_split(dataset, split, manual_dir=manual_dir, data_dir=data_dir)
+    n = min(int(n), len(images))
+    path = cache_path(dataset, split, extractor, n)
+    if os.path.exists(path):
+        with np.load(path) as f:
+            return dict(f)
+    features, logits = extractor(images[:n])
+    fit = sq.GaussianFit().update(features)
+    out = {"features": features, "mean": fit.mean, "cov": fit.cov, "n": np.int64(n)}
+    if logits is not None:
+        out["logits"] = logits
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}.npz"  # a crash mid-write must not leave a truncated cache
+    np.savez(tmp, **out)
+    os.replace(tmp, path)
+    return out

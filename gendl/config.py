@@ -59,6 +59,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.b1 = 0.9
     c.optimizer.b2 = 0.999
     c.optimizer.eps = 1e-8
+    # "constant" or "cosine" (decays to final_learning_rate at total_steps).
+    c.optimizer.schedule = "constant"
+    c.optimizer.final_learning_rate = 0.0
     # Clip each network's global gradient norm; 0 disables clipping.
     c.optimizer.grad_clip_norm = 0.0
 
@@ -158,8 +161,8 @@ def validate(c: ml_collections.ConfigDict, device_count: int, process_count: int
             raise ConfigError(f"config.log.{key} must be >= 1, got {c.log[key]}.")
 
 
-def sibling_config(config_file: str, name: str, arg: str | None = None):
-    """`get_config(arg)` of another file in the same configs/ folder, so a variant config
+def sibling_module(config_file: str, name: str):
+    """Another config file of the same configs/ folder as a module, so a variant config
     (e.g. beta_vae.py) starts from its base (vae.py) wherever it is run from."""
     import importlib.util
 
@@ -167,4 +170,9 @@ def sibling_config(config_file: str, name: str, arg: str | None = None):
     spec = importlib.util.spec_from_file_location(f"gendl_configs_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return module
+
+
+def sibling_config(config_file: str, name: str, arg: str | None = None):
+    """`get_config(arg)` of another file in the same configs/ folder."""
+    return sibling_module(config_file, name).get_config(arg)

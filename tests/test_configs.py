@@ -33,9 +33,15 @@ def test_docstring_holds_the_command(name):
     assert f"python -m gendl.main --config=configs/{name}.py" in module(name).__doc__
 
 
-@pytest.mark.parametrize("name", CONFIGS)
-def test_config_trains_a_few_steps(name, fake_data, tmp_path):
-    c = load(name)
+# Variants that build different networks or objectives than their config's default.
+EXTRA_VARIANTS = [("vae_burda", "two_layer,smoke"), ("iwae", "two_layer,smoke")]
+
+
+@pytest.mark.parametrize(
+    "name,arg", [(n, "smoke") for n in CONFIGS] + EXTRA_VARIANTS, ids=lambda v: str(v)
+)
+def test_config_trains_a_few_steps(name, arg, fake_data, tmp_path):
+    c = load(name, arg)
     c.total_steps = 3
     c.batch_size = 8
     c.log.every_steps = 1

@@ -126,7 +126,9 @@ def test_kl_warmup_schedule():
     obj, params = _vae_objective(beta=4.0, kl_warmup_steps=10)
     x = jnp.full((2, 4, 4, 1), 0.5)
     betas = [
-        float(obj.loss(params["vae"], x, None, jax.random.key(0), jnp.int32(s))[1]["beta"])
+        float(
+            obj.loss(params["vae"]["params"], x, None, jax.random.key(0), jnp.int32(s))[1]["beta"]
+        )
         for s in (0, 5, 10, 20)
     ]
     assert betas == pytest.approx([0.0, 2.0, 4.0, 4.0])

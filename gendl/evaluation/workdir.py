@@ -50,7 +50,7 @@ def evaluate(workdir, names=None, num_samples=None, num_examples=None):
                 cfg.num_samples = num_samples
             if num_examples is not None:
                 cfg.num_examples = num_examples
-        values, pictures = evaluators.build(exp, name, cfg).run(state.params)
+        values, pictures = evaluators.build(exp, name, cfg).run(state.variables())
         result.update({f"{name}/{k}": v for k, v in values.items()})
         for key, image in pictures.items():
             images_lib.write_png(

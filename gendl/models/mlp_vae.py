@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-_ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh, "elu": nn.elu, "leaky_relu": nn.leaky_relu}
+ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh, "elu": nn.elu, "leaky_relu": nn.leaky_relu}
 
 
 def _with_condition(h, cond):
@@ -38,7 +38,7 @@ class MlpEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, x, cond=None):
-        act = _ACTIVATIONS[self.activation]
+        act = ACTIVATIONS[self.activation]
         dense = lambda width, name: nn.Dense(width, dtype=self.dtype, name=name)
         h = _with_condition(x.reshape(x.shape[0], -1), cond)
         for i, width in enumerate(self.hidden):
@@ -63,7 +63,7 @@ class MlpDecoder(nn.Module):
 
     @nn.compact
     def __call__(self, z, cond=None):
-        act = _ACTIVATIONS[self.activation]
+        act = ACTIVATIONS[self.activation]
         dense = lambda width, name: nn.Dense(width, dtype=self.dtype, name=name)
         h = _with_condition(z, cond)
         for i, width in enumerate(self.hidden):

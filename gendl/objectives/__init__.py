@@ -1,10 +1,11 @@
 """Objectives (losses + update rule of a model family), looked up by `config.objective.name`."""
 
-from gendl.objectives import autoencoder, vae, wgan_gp
+from gendl.objectives import autoencoder, hierarchical_vae, vae, wgan_gp
 
 REGISTRY = {
     "wgan_gp": wgan_gp.WganGp,
     "vae": vae.Vae,
+    "hierarchical_vae": hierarchical_vae.HierarchicalVae,
     "autoencoder": autoencoder.Autoencoder,
 }
 

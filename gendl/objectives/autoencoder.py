@@ -50,12 +50,10 @@ class Autoencoder(base.Objective):
             )
 
     def encode(self, params, x, labels=None):
-        return self.net.apply({"params": params["autoencoder"]}, x, method="encode")
+        return self.net.apply(params["autoencoder"], x, method="encode")
 
     def decode_mean(self, params, code, labels=None):
-        return jax.nn.sigmoid(
-            self.net.apply({"params": params["autoencoder"]}, code, method="decode")
-        )
+        return jax.nn.sigmoid(self.net.apply(params["autoencoder"], code, method="decode"))
 
     def reconstruct(self, params, x, labels=None):
         return self.decode_mean(params, self.encode(params, x))
@@ -94,16 +92,18 @@ class Autoencoder(base.Objective):
             "psnr": psnr(mse / pixels),
         }
 
-    def update(self, params, opt_state, optimizers, batch, rng, step):
-        del step
+    def update(self, state, optimizers, batch, rng):
         x = batch["image"][0]
-        grads, metrics = jax.grad(self.loss, has_aux=True)(params["autoencoder"], x, rng)
+        grads, metrics = base.grad(self.loss, has_aux=True)(state.params["autoencoder"], x, rng)
         p, o, norms = base.apply_gradients(
             optimizers["autoencoder"],
-            params["autoencoder"],
-            opt_state["autoencoder"],
+            state.params["autoencoder"],
+            state.opt_state["autoencoder"],
             grads,
             "autoencoder",
         )
         metrics["compression_ratio"] = jnp.float32(math.prod(self.image_shape) / self.code_dim)
-        return {"autoencoder": p}, {"autoencoder": o}, {**metrics, **norms}
+        return state.replace(params={"autoencoder": p}, opt_state={"autoencoder": o}), {
+            **metrics,
+            **norms,
+        }

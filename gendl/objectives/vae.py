@@ -46,8 +46,9 @@ class Vae(base.Objective):
             raise ConfigError("The IWAE bound has no KL term to weight: use beta=1, no warm-up.")
 
     # --- pieces evaluators and pictures use
-    def _apply(self, params, method, *args):
-        return self.vae.apply({"params": params["vae"]}, *args, method=method)
+    # The methods below take `variables` ({"vae": flax variables}), as evaluators pass them.
+    def _apply(self, variables, method, *args):
+        return self.vae.apply(variables["vae"], *args, method=method)
 
     def _labels(self, batch_or_labels):
         return batch_or_labels if self.conditional else None
@@ -102,7 +103,7 @@ class Vae(base.Objective):
         return self.decode_mean(params, noise, labels)
 
     def loss(self, vae_params, x, labels, rng, step):
-        params = {"vae": vae_params}
+        params = {"vae": {"params": vae_params}}
         if self.bound == "iwae":
             log_w = self.log_weights(params, x, labels, rng, self.num_samples)
             bound = likelihood.iwae_bound(log_w)
@@ -128,11 +129,13 @@ class Vae(base.Objective):
         }
         return loss, metrics
 
-    def update(self, params, opt_state, optimizers, batch, rng, step):
+    def update(self, state, optimizers, batch, rng):
         x = batch["image"][0]  # one real batch per step
         labels = batch["label"][0] if self.conditional else None
-        grads, metrics = jax.grad(self.loss, has_aux=True)(params["vae"], x, labels, rng, step)
-        p, o, norms = base.apply_gradients(
-            optimizers["vae"], params["vae"], opt_state["vae"], grads, "vae"
+        grads, metrics = base.grad(self.loss, has_aux=True)(
+            state.params["vae"], x, labels, rng, state.step
         )
-        return {"vae": p}, {"vae": o}, {**metrics, **norms}
+        p, o, norms = base.apply_gradients(
+            optimizers["vae"], state.params["vae"], state.opt_state["vae"], grads, "vae"
+        )
+        return state.replace(params={"vae": p}, opt_state={"vae": o}), {**metrics, **norms}

@@ -48,11 +48,11 @@ class WganGp(base.Objective):
     def sample_noise(self, rng, n):
         return jax.random.normal(rng, (n, self.z_dim))
 
-    def sample(self, params, noise):
-        return self.generator.apply({"params": params["generator"]}, noise)
+    def sample(self, variables, noise):
+        return self.generator.apply(variables["generator"], noise)
 
-    def update(self, params, opt_state, optimizers, batch, rng, step):
-        del step  # no schedules
+    def update(self, state, optimizers, batch, rng):
+        params, opt_state = state.params, state.opt_state
         real_batches = batch["image"]  # [n_critic, batch, H, W, C]
         n = real_batches.shape[1]
         g_params = params["generator"]
@@ -76,9 +76,9 @@ class WganGp(base.Objective):
         critic_metrics = []
         for i in range(self.n_critic):
             kz, ke = jax.random.split(jax.random.fold_in(rng, i))
-            fake = self.sample(params, self.sample_noise(kz, n))
+            fake = self.generator.apply({"params": g_params}, self.sample_noise(kz, n))
             eps = jax.random.uniform(ke, (n,))
-            grads, d_metrics = jax.grad(critic_loss, has_aux=True)(
+            grads, d_metrics = base.grad(critic_loss, has_aux=True)(
                 d_params, real_batches[i], fake, eps
             )
             d_params, d_opt, norms = base.apply_gradients(
@@ -93,13 +93,13 @@ class WganGp(base.Objective):
         def generator_loss(p):
             return -jnp.mean(critic(d_params, self.generator.apply({"params": p}, z)))
 
-        g_loss, g_grads = jax.value_and_grad(generator_loss)(g_params)
+        g_loss, g_grads = base.value_and_grad(generator_loss)(g_params)
         g_params, g_opt, g_norms = base.apply_gradients(
             optimizers["generator"], g_params, opt_state["generator"], g_grads, "generator"
         )
         metrics = {**d_metrics, **g_norms, "loss/generator": g_loss}
-        return (
-            {"generator": g_params, "critic": d_params},
-            {"generator": g_opt, "critic": d_opt},
-            metrics,
+        state = state.replace(
+            params={"generator": g_params, "critic": d_params},
+            opt_state={"generator": g_opt, "critic": d_opt},
         )
+        return state, metrics

@@ -27,7 +27,7 @@ class Experiment:
     optimizers: dict
     batches: sampler_lib.BatchIterator
     train_step: object  # jitted (state, batch) -> (state, metrics vector); donates state
-    sample: object  # jitted (params, noise) -> images in [0, 1]
+    sample: object  # jitted (variables, noise) -> images in [0, 1]
     # Names of the train step's metrics vector entries; filled when the step is traced.
     metric_names: list = dataclasses.field(default_factory=list)
 
@@ -111,7 +111,7 @@ def build(config, mesh=None) -> Experiment:
     image_shape = images.shape[1:]
     networks = models.build(config.model, image_shape)
     objective = objectives.build(config, networks, image_shape)
-    optimizers = state_lib.make_optimizers(config.optimizer, sorted(networks))
+    optimizers = state_lib.make_optimizers(config.optimizer, sorted(networks), config.total_steps)
     train_key = jax.random.fold_in(jax.random.key(config.seed), _TRAIN)
 
     data_key = jax.random.fold_in(jax.random.key(config.seed), _DATA)
@@ -123,10 +123,8 @@ def build(config, mesh=None) -> Experiment:
         )
         batch = dict(batch, image=images)
         rng = jax.random.fold_in(train_key, state.step)
-        params, opt_state, metrics = objective.update(
-            state.params, state.opt_state, optimizers, batch, rng, state.step
-        )
-        new = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+        new, metrics = objective.update(state, optimizers, batch, rng)
+        new = new.replace(step=state.step + 1)
         # One vector instead of a dict of scalars: the host fetches one array per step.
         metric_names[:] = sorted(metrics)
         return new, jnp.stack([jnp.asarray(metrics[k], jnp.float32) for k in metric_names])

@@ -229,7 +229,7 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
         )
 
     def write_samples(step):
-        images = np.asarray(jax.device_get(exp.sample(state.params, noise)))
+        images = np.asarray(jax.device_get(exp.sample(state.variables(), noise)))
         writers.write_images(step, {"samples": images_lib.make_grid(images)})
 
     # --- The step loop.
@@ -266,7 +266,7 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
         if step % config.log.sample_every_steps == 0 or is_last:
             write_samples(step)
         # After the save: a slow final evaluation must not put the last checkpoint at risk.
-        eval_scalars = evals.run(step, state.params, is_last, writers)
+        eval_scalars = evals.run(step, state.variables(), is_last, writers)
         # A preemption also writes the partial window, so no logged step is lost.
         if log_now or eval_scalars or (stop and window.fetched):
             writers.write_scalars(step, {**window.mean(), **eval_scalars})

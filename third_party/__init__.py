@@ -1,0 +1,1 @@
+"""Code gendl vendors from elsewhere; each sub-package notes its origin and licence."""

@@ -93,7 +93,7 @@ def bench(config, steps=0, warmup=2, mesh_size=0) -> dict:
 
         if mesh_size > jax.device_count():
             raise ConfigError(f"--mesh_size={mesh_size} but only {jax.device_count()} devices.")
-        mesh = mesh_lib.make_mesh(jax.devices()[:mesh_size])
+        mesh = mesh_lib.make_mesh(jax.devices()[:mesh_size], config.parallel.fsdp)
     exp = experiment_lib.build(config, mesh)
     compile_s, steps, step_rate = _time_step_alone(exp, steps, warmup)
     images = config.batch_size * exp.batches_per_step

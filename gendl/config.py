@@ -17,6 +17,14 @@ class ConfigError(ValueError):
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 
 
+def loss_scale(model: ml_collections.ConfigDict) -> float:
+    """config.model.loss_scale with its default resolved: 1024 for float16, else 1 (none)."""
+    scale = model.get("loss_scale", 0.0)
+    if scale:
+        return float(scale)
+    return 1024.0 if model.get("dtype", "float32") == "float16" else 1.0
+
+
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0

@@ -29,11 +29,14 @@ def _losses_and_state(name, dtype, fake_data, steps=3, **model):
     return out, state
 
 
-@pytest.mark.parametrize("name,loss", [("wgan_gp", "loss/critic"), ("vae", "loss/vae")])
-def test_low_precision_losses_stay_close_to_float32(name, loss, fake_data):
+@pytest.mark.parametrize(
+    "name,loss,dtypes",
+    [("wgan_gp", "loss/critic", ("bfloat16", "float16")), ("vae", "loss/vae", ("bfloat16",))],
+)
+def test_low_precision_losses_stay_close_to_float32(name, loss, dtypes, fake_data):
     model = {"dim": 8} if name == "wgan_gp" else {}
     ref, _ = _losses_and_state(name, "float32", fake_data, **model)
-    for dtype in ("bfloat16", "float16"):
+    for dtype in dtypes:
         got, state = _losses_and_state(name, dtype, fake_data, **model)
         for step, (a, b) in enumerate(zip(ref, got, strict=True)):
             assert np.isfinite(b[loss]), (dtype, step, b)

@@ -22,7 +22,8 @@ def _with_condition(h, cond):
     return h if cond is None else jnp.concatenate([h, cond.astype(h.dtype)], axis=-1)
 
 
-def _f32(*outputs):
+def f32(*outputs):
+    """Network outputs as float32, whatever the compute dtype: losses are computed in float32."""
     out = tuple(o.astype(jnp.float32) for o in outputs)
     return out if len(out) > 1 else out[0]
 
@@ -44,8 +45,8 @@ class MlpEncoder(nn.Module):
         for i, width in enumerate(self.hidden):
             h = act(dense(width, f"hidden{i}")(h))
         if not self.gaussian:
-            return _f32(dense(self.latent_dim, "code")(h))
-        return _f32(dense(self.latent_dim, "mean")(h), dense(self.latent_dim, "logvar")(h))
+            return f32(dense(self.latent_dim, "code")(h))
+        return f32(dense(self.latent_dim, "mean")(h), dense(self.latent_dim, "logvar")(h))
 
 
 class MlpDecoder(nn.Module):
@@ -70,9 +71,9 @@ class MlpDecoder(nn.Module):
             h = act(dense(width, f"hidden{i}")(h))
         size, shape = math.prod(self.image_shape), (z.shape[0], *self.image_shape)
         if self.likelihood == "bernoulli":
-            return _f32(dense(size, "logits")(h)).reshape(shape)
-        mean = jax.nn.sigmoid(_f32(dense(size, "mean")(h))).reshape(shape)
-        return mean, _f32(dense(size, "logvar")(h)).reshape(shape)
+            return f32(dense(size, "logits")(h)).reshape(shape)
+        mean = jax.nn.sigmoid(f32(dense(size, "mean")(h))).reshape(shape)
+        return mean, f32(dense(size, "logvar")(h)).reshape(shape)
 
 
 class VAE(nn.Module):

@@ -181,7 +181,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     try:
         if _DEVICES.value:
-            return _sweep(argv, _DEVICES.value)
+            return _sweep(sys.argv, _DEVICES.value)
         result = bench(_CONFIG.value, _STEPS.value, _WARMUP.value, _MESH_SIZE.value)
     except (ConfigError, DataError, loop.NonFiniteLossError, loop.Preempted) as e:
         print(f"gendl.bench: error: {e}", file=sys.stderr)

@@ -35,7 +35,7 @@ args=$(printf ' %q' "$@" "--workdir=$workdir")
 remote="set -e
 if ! mountpoint -q $(printf '%q' "$mount"); then
   sudo mkdir -p $(printf '%q' "$mount")
-  sudo gcsfuse --implicit-dirs -o allow_other $(printf '%q' "$bucket") $(printf '%q' "$mount")
+  sudo gcsfuse --implicit-dirs --dir-mode=777 --file-mode=666 -o allow_other $(printf '%q' "$bucket") $(printf '%q' "$mount")
 fi
 cd $gendl_dir
 GENDL_DISTRIBUTED=1 GENDL_HEARTBEAT_TIMEOUT=${GENDL_HEARTBEAT_TIMEOUT:-60} $(printf '%q' "$python") -m gendl.main$args"

@@ -31,7 +31,9 @@ def _losses_and_state(name, dtype, fake_data, steps=3, **model):
 
 @pytest.mark.parametrize(
     "name,loss,dtypes",
-    [("wgan_gp", "loss/critic", ("bfloat16", "float16")), ("vae", "loss/vae", ("bfloat16",))],
+    # WGAN-GP in float16 runs the loss-scaled path through convolutions and the gradient
+    # penalty; bfloat16 takes the same code path (one compile each keeps this test short).
+    [("wgan_gp", "loss/critic", ("float16",)), ("vae", "loss/vae", ("bfloat16", "float16"))],
 )
 def test_low_precision_losses_stay_close_to_float32(name, loss, dtypes, fake_data):
     model = {"dim": 8} if name == "wgan_gp" else {}

@@ -1,5 +1,6 @@
 """FSDP-style state sharding (config.parallel.fsdp): the rule that picks each array's split,
-and a run on 8 fake devices as a (data=2, fsdp=4) mesh that matches the replicated (8, 1) run."""
+and a VAE run on 8 fake devices as a (data=2, fsdp=4) mesh that matches the replicated (8, 1)
+run."""
 
 import json
 import os
@@ -34,11 +35,10 @@ def test_sharded_state_trains_like_replicated(fake_data):
     script = (
         "import json, sys, jax\n"
         "from gendl.training import experiment\n"
-        "sys.path.insert(0, 'configs'); import wgan_gp\n"
+        "sys.path.insert(0, 'configs'); import vae\n"
         "out = {}\n"
         "for fsdp in (1, 4):\n"
-        "    c = wgan_gp.get_config('smoke'); c.batch_size = 16; c.model.dim = 8\n"
-        "    c.objective.n_critic = 1; c.parallel.fsdp = fsdp\n"
+        "    c = vae.get_config('smoke'); c.batch_size = 16; c.parallel.fsdp = fsdp\n"
         f"    c.data.manual_dir = {fake_data['manual_dir']!r}\n"
         f"    c.data.data_dir = {fake_data['data_dir']!r}\n"
         "    exp = experiment.build(c)\n"
@@ -46,7 +46,7 @@ def test_sharded_state_trains_like_replicated(fake_data):
         "    for step in range(3):\n"
         "        state, m = exp.train_step(state, exp.batch(step))\n"
         "        rows.append(dict(zip(exp.metric_names, map(float, m))))\n"
-        "    kernel = state.params['generator']['fc']['kernel']\n"
+        "    kernel = state.params['vae']['encoder']['hidden0']['kernel']\n"
         "    sharded = [str(x.sharding.spec) for x in jax.tree.leaves(state)\n"
         "               if 'fsdp' in str(x.sharding.spec)]\n"
         "    out[fsdp] = {'metrics': rows, 'mesh': dict(exp.mesh.shape), 'sharded': sharded,\n"
@@ -64,10 +64,11 @@ def test_sharded_state_trains_like_replicated(fake_data):
     rep, fsdp = out["1"], out["4"]
     assert rep["mesh"] == {"data": 8, "fsdp": 1} and fsdp["mesh"] == {"data": 2, "fsdp": 4}
     assert rep["sharded"] == [] and len(fsdp["sharded"]) > 10  # params and both Adam moments
-    assert rep["fc_shard"] == rep["fc"] and fsdp["fc_shard"] == [rep["fc"][0], rep["fc"][1] // 4]
-    # Sharded parameters change the order of the matmul reductions: float32 rounding, which
-    # the gradient penalty's input-gradient norms (~0.05, from cancelling terms) amplify to a
-    # few 1e-4 relative. A wrong layout would differ at the first step by far more.
+    # The encoder's 784 x 400 kernel: split along its larger dimension.
+    assert rep["fc"] == [784, 400] and rep["fc_shard"] == rep["fc"]
+    assert fsdp["fc_shard"] == [784 // 4, 400]
+    # Sharded parameters change the order of the matmul reductions: float32 rounding only. A
+    # wrong layout would differ at the first step by far more.
     for step, (a, b) in enumerate(zip(rep["metrics"], fsdp["metrics"], strict=True)):
         for k in a:
             np.testing.assert_allclose(b[k], a[k], rtol=1e-3, atol=1e-4, err_msg=f"{k} {step}")

@@ -80,6 +80,12 @@ def base_config() -> ml_collections.ConfigDict:
     # Must divide the device count; the batch is split over all devices either way.
     c.parallel.fsdp = 1
 
+    # Exponential moving average of the parameters of the networks an objective names
+    # (`ema_networks`, e.g. a GAN's generator), updated after every train step and used for
+    # samples and evaluation. 0 = off; e.g. 0.999.
+    c.ema = ml_collections.ConfigDict()
+    c.ema.decay = 0.0
+
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 1000
     c.checkpoint.keep = 3
@@ -161,6 +167,8 @@ def validate(c: ml_collections.ConfigDict, device_count: int, process_count: int
 
     if c.data.binarize not in BINARIZE_MODES:
         raise ConfigError(f"config.data.binarize={c.data.binarize!r}; use one of {BINARIZE_MODES}.")
+    if "ema" in c and not 0.0 <= c.ema.decay < 1.0:
+        raise ConfigError(f"config.ema.decay must be in [0, 1) (0 = off), got {c.ema.decay}.")
     for key in ("every_steps", "keep"):
         if c.checkpoint[key] < 1:
             raise ConfigError(f"config.checkpoint.{key} must be >= 1, got {c.checkpoint[key]}.")

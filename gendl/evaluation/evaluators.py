@@ -15,6 +15,7 @@ import numpy as np
 from gendl.config import ConfigError
 from gendl.data import source, transforms
 from gendl.evaluation import anomaly, likelihood
+from gendl.evaluation.generator_pictures import GeneratorPictures
 from gendl.monitoring import figures
 from gendl.monitoring import images as images_lib
 from gendl.parallel import mesh as mesh_lib
@@ -228,6 +229,7 @@ REGISTRY = {
     "reconstruction": Reconstruction,
     "pictures": Pictures,
     "anomaly": Anomaly,
+    "generator_pictures": GeneratorPictures,
 }
 
 

@@ -1,9 +1,10 @@
 """Objectives (losses + update rule of a model family), looked up by `config.objective.name`."""
 
-from gendl.objectives import autoencoder, hierarchical_vae, vae, wgan_gp
+from gendl.objectives import autoencoder, gan, hierarchical_vae, vae, wgan_gp
 
 REGISTRY = {
     "wgan_gp": wgan_gp.WganGp,
+    "gan": gan.Gan,
     "vae": vae.Vae,
     "hierarchical_vae": hierarchical_vae.HierarchicalVae,
     "autoencoder": autoencoder.Autoencoder,

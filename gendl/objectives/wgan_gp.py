@@ -30,6 +30,8 @@ def gradient_penalty(critic_fn, real, fake, eps):
 
 
 class WganGp(base.Objective):
+    ema_networks = ("generator",)  # averaged when config.ema.decay > 0
+
     def __init__(self, config, networks, image_shape):
         super().__init__(config, networks, image_shape)
         self.n_critic = int(config.objective.n_critic)

@@ -35,6 +35,10 @@ class Experiment:
     state_sharding: object = None
 
     @property
+    def ema_decay(self) -> float:
+        return float(self.config.ema.decay) if "ema" in self.config else 0.0
+
+    @property
     def batches_per_step(self) -> int:
         return self.objective.batches_per_step
 
@@ -43,7 +47,9 @@ class Experiment:
 
     def init_state(self) -> state_lib.TrainState:
         init = jax.jit(
-            lambda: state_lib.init_state(self.objective, self.optimizers, self.key(_INIT)),
+            lambda: state_lib.init_state(
+                self.objective, self.optimizers, self.key(_INIT), self.ema_decay
+            ),
             out_shardings=self.state_sharding,
         )
         return init()
@@ -51,7 +57,9 @@ class Experiment:
     def abstract_state(self):
         """Shapes, dtypes and shardings of the state, without computing it (for restore)."""
         shapes = jax.eval_shape(
-            lambda: state_lib.init_state(self.objective, self.optimizers, self.key(_INIT))
+            lambda: state_lib.init_state(
+                self.objective, self.optimizers, self.key(_INIT), self.ema_decay
+            )
         )
         return jax.tree.map(
             lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
@@ -120,6 +128,7 @@ def build(config, mesh=None) -> Experiment:
     objective = objectives.build(config, networks, image_shape)
     optimizers = state_lib.make_optimizers(config.optimizer, sorted(networks), config.total_steps)
     train_key = jax.random.fold_in(jax.random.key(config.seed), _TRAIN)
+    ema_decay = float(config.ema.decay) if "ema" in config else 0.0
 
     data_key = jax.random.fold_in(jax.random.key(config.seed), _DATA)
     binarize = config.data.get("binarize", "")
@@ -132,7 +141,7 @@ def build(config, mesh=None) -> Experiment:
         rng = jax.random.fold_in(train_key, state.step)
         with base.loss_scaling(loss_scale):  # float16: see base.value_and_grad
             new, metrics = objective.update(state, optimizers, batch, rng)
-        new = new.replace(step=state.step + 1)
+        new = state_lib.update_ema(new.replace(step=state.step + 1), ema_decay)
         # One vector instead of a dict of scalars: the host fetches one array per step.
         metric_names[:] = sorted(metrics)
         return new, jnp.stack([jnp.asarray(metrics[k], jnp.float32) for k in metric_names])
@@ -143,7 +152,9 @@ def build(config, mesh=None) -> Experiment:
     # Replicated, or split over the fsdp axis (config.parallel.fsdp); one rule for every leaf.
     state_sharding = mesh_lib.state_shardings(
         mesh,
-        jax.eval_shape(lambda: state_lib.init_state(objective, optimizers, jax.random.key(0))),
+        jax.eval_shape(
+            lambda: state_lib.init_state(objective, optimizers, jax.random.key(0), ema_decay)
+        ),
     )
     step_fn = jax.jit(
         train_step,

@@ -1,0 +1,26 @@
+"""WGAN (Arjovsky et al. 2017, "Wasserstein GAN", Algorithm 1) on MNIST: critic loss
+E[D(fake)] - E[D(real)], every critic parameter clipped to [-0.01, 0.01] after each update,
+5 critic steps per generator step, RMSProp(5e-5) for both networks, batch 64, on the DCGAN
+networks of dcgan.py (batch norm, as in the paper's DCGAN experiments). Not reproduced: the
+reference code's 100 critic steps during the first 25 and every 500th generator iteration.
+wgan_gp.py is the gradient-penalty successor.
+
+Run:
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/wgan.py --workdir=runs/wgan
+CPU smoke run (seconds):
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/wgan.py:smoke --workdir=/tmp/wgan_smoke
+"""
+
+from gendl import config as config_lib
+
+
+def get_config(arg=None):
+    c = config_lib.sibling_config(__file__, "dcgan", arg)  # and its variants (:smoke, :cifar10)
+    c.batch_size = 64
+    c.objective.loss = "wasserstein"
+    c.objective.n_critic = 2 if "smoke" in (arg or "") else 5  # smoke: half the compile time
+    c.objective.weight_clip = 0.01
+    c.optimizer.name = "rmsprop"
+    c.optimizer.learning_rate = 5e-5
+    c.optimizer.decay = 0.99  # PyTorch RMSprop's alpha, as in the reference code
+    return c

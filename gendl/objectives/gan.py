@@ -1,0 +1,208 @@
+"""Adversarial training of a generator against a discriminator, one objective for the GAN
+family: the loss (gan_losses.KINDS), the number of discriminator steps per generator step,
+conditioning on labels, an auxiliary classifier and weight clipping are settings.
+
+  GAN (Goodfellow et al. 2014)      loss minimax | non_saturating
+  cGAN (Mirza & Osindero 2014)      model.num_classes > 0: labels fed to both networks
+  DCGAN (Radford et al. 2015)       non_saturating, batch norm in the networks
+  WGAN (Arjovsky et al. 2017)       wasserstein, n_critic 5, weight_clip 0.01 (RMSProp)
+  LSGAN (Mao et al. 2017)           least_squares
+  SNGAN (Miyato et al. 2018)        hinge, spectral norm in the discriminator
+  ACGAN (Odena et al. 2017)         model.aux_classifier: the discriminator also classifies;
+                                    both networks add aux_weight * cross-entropy of the class
+
+One train step: `n_critic` discriminator steps, each on a fresh real batch and fresh noise
+and fake labels (uniform over classes), then one generator step on fresh noise. Batch norm
+normalises real and fake batches separately, as the DCGAN reference does. The networks'
+non-parameter state (batch statistics, spectral-norm vectors) lives in `state.model_state`
+and advances with every training forward pass of its network, except that the
+discriminator's is not advanced by the generator's step. With `config.ema.decay` > 0,
+samples come from the averaged generator weights with the running batch statistics of the
+trained generator (not re-estimated for the average).
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gendl.config import ConfigError
+from gendl.objectives import base, gan_losses
+
+
+def clip_weights(params, bound: float):
+    """Every parameter clipped to [-bound, bound] (WGAN's crude Lipschitz constraint, applied
+    to all of the critic's parameters as in the reference code)."""
+    return jax.tree.map(lambda p: jnp.clip(p, -bound, bound), params)
+
+
+def _mean_metrics(steps):
+    return jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *steps)
+
+
+class Gan(base.Objective):
+    ema_networks = ("generator",)
+
+    def __init__(self, config, networks, image_shape):
+        super().__init__(config, networks, image_shape)
+        cfg = config.objective
+        self.loss = cfg.get("loss", "non_saturating")
+        if self.loss not in gan_losses.KINDS:
+            raise ConfigError(
+                f"config.objective.loss={self.loss!r}; use one of {', '.join(gan_losses.KINDS)}."
+            )
+        self.n_critic = int(cfg.get("n_critic", 1))
+        if self.n_critic < 1:
+            raise ConfigError(f"config.objective.n_critic must be >= 1, got {self.n_critic}.")
+        self.weight_clip = float(cfg.get("weight_clip", 0.0))
+        self.aux_weight = float(cfg.get("aux_weight", 1.0))
+        self.z_dim = int(config.model.z_dim)
+        self.num_classes = int(config.model.get("num_classes", 0))
+        self.aux_classifier = bool(config.model.get("aux_classifier", False))
+        if self.aux_classifier and not self.num_classes:
+            raise ConfigError("model.aux_classifier needs model.num_classes > 0 (e.g. 10).")
+        self.conditional = self.num_classes > 0
+        self.batches_per_step = self.n_critic
+        self.generator, self.discriminator = networks["generator"], networks["discriminator"]
+
+    # --- network calls with their non-parameter state
+    @staticmethod
+    def _apply(module, params, model_state, *args, train, rng=None):
+        """(output, new model_state): in training the batch statistics / spectral vectors
+        are updated, in evaluation the stored ones are used. `rng` feeds dropout."""
+        variables = {"params": params, **model_state}
+        rngs = {"dropout": rng} if rng is not None else None
+        if train and model_state:
+            out, new = module.apply(
+                variables, *args, train=True, mutable=list(model_state), rngs=rngs
+            )
+            return out, dict(new)
+        return module.apply(variables, *args, train=train, rngs=rngs), model_state
+
+    def _split(self, out):
+        return out if self.aux_classifier else (out, None)
+
+    def latents(self, rng, n):
+        """Noise [n, z_dim] and uniformly drawn labels [n] (None if unconditional)."""
+        kz, ky = jax.random.split(rng)
+        z = jax.random.normal(kz, (n, self.z_dim))
+        labels = jax.random.randint(ky, (n,), 0, self.num_classes) if self.conditional else None
+        return z, labels
+
+    def _class_loss(self, aux, labels):
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(aux, labels))
+
+    # --- Objective interface
+    def init(self, rng):
+        kg, kd = jax.random.split(rng)
+        z, labels = self.latents(jax.random.key(0), 1)
+        x = jnp.zeros((1, *self.image_shape), jnp.float32)
+        return {
+            "generator": dict(self.generator.init(kg, z, labels, train=False)),
+            "discriminator": dict(self.discriminator.init(kd, x, labels, train=False)),
+        }
+
+    def sample_noise(self, rng, n):
+        """Generator inputs for a sample grid. Conditional models: a dict whose labels go by
+        grid row (class r in row r, cycling) and whose noise goes by column (the same z down
+        a column), for the default near-square grid of ceil(sqrt(n)) columns."""
+        if not self.conditional:
+            return jax.random.normal(rng, (n, self.z_dim))
+        ncol = math.ceil(math.sqrt(n))
+        columns = jax.random.normal(rng, (ncol, self.z_dim))
+        index = jnp.arange(n)
+        return {"z": columns[index % ncol], "label": (index // ncol) % self.num_classes}
+
+    def sample(self, variables, noise, labels=None):
+        if isinstance(noise, dict):
+            noise, labels = noise["z"], noise["label"]
+        if self.conditional and labels is None:
+            labels = jnp.arange(noise.shape[0]) % self.num_classes
+        return self.generator.apply(variables["generator"], noise, labels, train=False)
+
+    def update(self, state, optimizers, batch, rng):
+        params, opt_state = state.params, state.opt_state
+        g_params, d_params = params["generator"], params["discriminator"]
+        g_opt, d_opt = opt_state["generator"], opt_state["discriminator"]
+        g_state = state.model_state.get("generator", {})
+        d_state = state.model_state.get("discriminator", {})
+        n = batch["image"].shape[1]
+
+        def d_loss_fn(p, d_state, real, y_real, fake, y_fake, rng):
+            k_real, k_fake = jax.random.split(rng)
+            out_real, d_state = self._apply(
+                self.discriminator, p, d_state, real, y_real, train=True, rng=k_real
+            )
+            out_fake, d_state = self._apply(
+                self.discriminator, p, d_state, fake, y_fake, train=True, rng=k_fake
+            )
+            (real_logit, real_aux), (fake_logit, fake_aux) = (
+                self._split(out_real),
+                self._split(out_fake),
+            )
+            adv = gan_losses.discriminator_loss(self.loss, real_logit, fake_logit)
+            metrics = {
+                "d_real": jnp.mean(real_logit),
+                "d_fake": jnp.mean(fake_logit),
+            }
+            loss = adv
+            if self.aux_classifier:
+                cls = self._class_loss(real_aux, y_real) + self._class_loss(fake_aux, y_fake)
+                loss = loss + self.aux_weight * cls
+                metrics["loss/discriminator_adversarial"] = adv
+                metrics["loss/discriminator_class"] = cls
+                metrics["accuracy/real"] = jnp.mean(jnp.argmax(real_aux, -1) == y_real)
+            return loss, (d_state, {**metrics, "loss/discriminator": loss})
+
+        # Unrolled on purpose (as in wgan_gp): XLA:CPU runs convolutions inside a while loop
+        # much slower than the same ops unrolled.
+        d_metrics = []
+        for i in range(self.n_critic):
+            real = batch["image"][i]
+            y_real = batch["label"][i] if self.conditional else None
+            k_latent, k_dropout = jax.random.split(jax.random.fold_in(rng, i))
+            z, y_fake = self.latents(k_latent, n)
+            fake, g_state = self._apply(self.generator, g_params, g_state, z, y_fake, train=True)
+            (_, (d_state, m)), grads = base.value_and_grad(d_loss_fn, has_aux=True)(
+                d_params, d_state, real, y_real, fake, y_fake, k_dropout
+            )
+            d_params, d_opt, norms = base.apply_gradients(
+                optimizers["discriminator"], d_params, d_opt, grads, "discriminator"
+            )
+            if self.weight_clip:
+                d_params = clip_weights(d_params, self.weight_clip)
+            d_metrics.append({**m, **norms})
+
+        k_latent, k_dropout = jax.random.split(jax.random.fold_in(rng, self.n_critic))
+        z, y_fake = self.latents(k_latent, n)
+
+        def g_loss_fn(p):
+            fake, new_g_state = self._apply(self.generator, p, g_state, z, y_fake, train=True)
+            # The discriminator's own state is not advanced by the generator's step.
+            out, _ = self._apply(
+                self.discriminator, d_params, d_state, fake, y_fake, train=True, rng=k_dropout
+            )
+            logit, aux = self._split(out)
+            adv = gan_losses.generator_loss(self.loss, logit)
+            loss, metrics = adv, {}
+            if self.aux_classifier:
+                cls = self._class_loss(aux, y_fake)
+                loss = loss + self.aux_weight * cls
+                metrics = {"loss/generator_adversarial": adv, "loss/generator_class": cls}
+            return loss, (new_g_state, {**metrics, "loss/generator": loss})
+
+        (_, (g_state, g_metrics)), g_grads = base.value_and_grad(g_loss_fn, has_aux=True)(g_params)
+        g_params, g_opt, g_norms = base.apply_gradients(
+            optimizers["generator"], g_params, g_opt, g_grads, "generator"
+        )
+        model_state = {
+            name: s for name, s in (("generator", g_state), ("discriminator", d_state)) if s
+        }
+        state = state.replace(
+            params={"generator": g_params, "discriminator": d_params},
+            opt_state={"generator": g_opt, "discriminator": d_opt},
+            model_state=model_state,
+        )
+        # Discriminator metrics averaged over its steps, so each logged value sees every batch.
+        return state, {**_mean_metrics(d_metrics), **g_metrics, **g_norms}

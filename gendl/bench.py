@@ -6,12 +6,24 @@ Prints one JSON line: `steps_per_s` and `images_per_s` of the full loop (input p
 metric fetches and logging as in training, checkpoints excluded), `step_steps_per_s` of the
 compiled step alone on a device-resident batch, `compile_s`, peak resident memory, device
 and versions. Compare with ../shared/bench/torch_ref.py run in the same session.
+
+Scaling over fake CPU devices (data parallel over 1, 2, 4, 8 devices of this host):
+
+    python -m gendl.bench --config=configs/wgan_gp.py --devices=1,2,4,8
+
+runs each count in a subprocess (XLA_FLAGS must be set before jax starts), all with the same
+global batch (the config's, rounded down to a multiple of the largest count), then prints a
+table and one JSON line per count. On an accelerator host `--devices=1,2,...` uses the first
+N real devices (CUDA_VISIBLE_DEVICES / TPU_VISIBLE_CHIPS are not touched: the mesh is cut).
 """
 
 import gc
 import json
+import math
+import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +43,12 @@ from gendl.training import loop
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 _STEPS = flags.DEFINE_integer("steps", 0, "Timed steps (0: ~10 s worth, from a probe).")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.")
+_DEVICES = flags.DEFINE_list(
+    "devices", [], "Device counts to sweep, e.g. 1,2,4,8: one subprocess each, then a table."
+)
+_MESH_SIZE = flags.DEFINE_integer(
+    "mesh_size", 0, "Use only the first N devices (set by --devices for its subprocesses)."
+)
 flags.mark_flags_as_required(["config"])
 
 
@@ -48,14 +66,22 @@ def _time_step_alone(exp, steps, warmup):
         state, _ = compiled(state, batch)
         jax.block_until_ready(state)
         steps = max(5, int(10.0 / max(time.perf_counter() - t, 1e-4)))
+    # Several fake CPU devices: at most two steps in flight, as in the training loop. With an
+    # unbounded queue XLA:CPU can run one step's all-reduce on a worker thread that another
+    # step's devices need, and aborts after its 40 s collective timeout (seen on 2 cores).
+    in_flight = 2 if exp.mesh.size > 1 and jax.default_backend() == "cpu" else steps
     t = time.perf_counter()
+    queue = []
     for _ in range(steps):
-        state, _ = compiled(state, batch)
+        state, m = compiled(state, batch)
+        queue.append(m)
+        if len(queue) > in_flight:
+            jax.block_until_ready(queue.pop(0))
     jax.block_until_ready(state)
     return compile_s, steps, steps / (time.perf_counter() - t)
 
 
-def _time_full_loop(config, steps, warmup):
+def _time_full_loop(config, steps, warmup, mesh=None):
     config = config.copy_and_resolve_references()
     with config.unlocked():
         config.total_steps = warmup + steps
@@ -64,18 +90,26 @@ def _time_full_loop(config, steps, warmup):
         config.checkpoint.every_steps = 10**9
         config.evals = {}
     with tempfile.TemporaryDirectory() as workdir:
-        result = loop.train(config, workdir, timed_after=warmup)
+        result = loop.train(config, workdir, timed_after=warmup, mesh=mesh)
     return result["timed_steps"] / result["timed_seconds"]
 
 
-def bench(config, steps=0, warmup=2) -> dict:
-    exp = experiment_lib.build(config)
+def bench(config, steps=0, warmup=2, mesh_size=0) -> dict:
+    mesh = None
+    if mesh_size:
+        from gendl.parallel import mesh as mesh_lib
+
+        if mesh_size > jax.device_count():
+            raise ConfigError(f"--mesh_size={mesh_size} but only {jax.device_count()} devices.")
+        mesh = mesh_lib.make_mesh(jax.devices()[:mesh_size], config.parallel.fsdp)
+    exp = experiment_lib.build(config, mesh)
     compile_s, steps, step_rate = _time_step_alone(exp, steps, warmup)
     images = config.batch_size * exp.batches_per_step
     del exp  # the loop builds its own; keeping both would inflate peak memory
     gc.collect()
-    loop_rate = _time_full_loop(config, steps, warmup)
+    loop_rate = _time_full_loop(config, steps, warmup, mesh)
     dev = jax.devices()[0]
+    devices = mesh.size if mesh is not None else jax.device_count()
     return {
         "impl": "gendl",
         "config": f"{config.model.name}/{config.objective.name}",
@@ -86,7 +120,9 @@ def bench(config, steps=0, warmup=2) -> dict:
         "compile_s": round(compile_s, 2),
         # ru_maxrss is KiB on Linux.
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')} x{jax.device_count()}",
+        "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')} x{devices}",
+        "devices": devices,
+        "batch_size": config.batch_size,
         "host": platform.machine(),
         "jax": jax.__version__,
         "flax": flax.__version__,
@@ -94,11 +130,67 @@ def bench(config, steps=0, warmup=2) -> dict:
     }
 
 
+def _sweep(argv, counts) -> int:
+    """Runs this command once per device count in a fresh process; prints a table."""
+    counts = [int(c) for c in counts]
+    config = _CONFIG.value
+    batch = config.batch_size // math.lcm(*counts) * math.lcm(*counts)
+    if batch < 1:
+        raise ConfigError(f"The batch size must be a multiple of {math.lcm(*counts)} to sweep.")
+    # The same flags minus the sweep, plus the pieces that vary per count.
+    own = [
+        a for a in argv[1:] if not a.startswith(("--devices", "--mesh_size", "--config.batch_size"))
+    ]
+    env = dict(os.environ)
+    cpu = "cpu" in env.get("JAX_PLATFORMS", "cpu") and _default_backend_is_cpu()
+    results = []
+    for n in counts:
+        if cpu:  # fake devices: XLA reads the flag when the backend starts
+            flags_ = [f for f in env.get("XLA_FLAGS", "").split() if "device_count" not in f]
+            env["XLA_FLAGS"] = " ".join([*flags_, f"--xla_force_host_platform_device_count={n}"])
+        cmd = [sys.executable, "-m", "gendl.bench", *own, f"--mesh_size={n}"]
+        cmd.append(f"--config.batch_size={batch}")
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if r.returncode:
+            print(r.stderr[-3000:], file=sys.stderr)
+            return r.returncode
+        results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), flush=True)
+    print(_table(results))
+    return 0
+
+
+def _default_backend_is_cpu() -> bool:
+    # Asks a subprocess, so this process does not start a backend with the wrong flags.
+    code = "import jax; print(jax.default_backend())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return r.stdout.strip() == "cpu"
+
+
+def _table(results) -> str:
+    # Per-device throughput relative to the first count: 1.0 is perfect (strong) scaling.
+    base = results[0]["images_per_s"] / results[0]["devices"]
+    rows = [
+        "| devices | global batch | steps/s | images/s | images/s per device | step alone, steps/s"
+        " | efficiency |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        n = r["devices"]
+        rows.append(
+            f"| {n} | {r['batch_size']} | {r['steps_per_s']:.3f} | {r['images_per_s']:.1f} | "
+            f"{r['images_per_s'] / n:.1f} | {r['step_steps_per_s']:.3f} | "
+            f"{r['images_per_s'] / n / base:.2f} |"
+        )
+    return "\n".join(rows)
+
+
 def main(argv):
-    del argv
     logging.set_verbosity(logging.WARNING)
     try:
-        result = bench(_CONFIG.value, _STEPS.value, _WARMUP.value)
+        if _DEVICES.value:
+            return _sweep(sys.argv, _DEVICES.value)
+        result = bench(_CONFIG.value, _STEPS.value, _WARMUP.value, _MESH_SIZE.value)
     except (ConfigError, DataError, loop.NonFiniteLossError, loop.Preempted) as e:
         print(f"gendl.bench: error: {e}", file=sys.stderr)
         return 1

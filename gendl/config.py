@@ -14,6 +14,17 @@ class ConfigError(ValueError):
     """A config that cannot run; the message says what to change."""
 
 
+COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def loss_scale(model: ml_collections.ConfigDict) -> float:
+    """config.model.loss_scale with its default resolved: 1024 for float16, else 1 (none)."""
+    scale = model.get("loss_scale", 0.0)
+    if scale:
+        return float(scale)
+    return 1024.0 if model.get("dtype", "float32") == "float16" else 1.0
+
+
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
@@ -39,6 +50,14 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.model = ml_collections.ConfigDict()
     c.model.name = ""
+    # Compute dtype of every network ("float32", "bfloat16", "float16"): activations and
+    # matmuls/convolutions run in it, while parameters, optimiser states and losses stay
+    # float32 (mixed precision). bfloat16 is the fast choice on TPUs and recent GPUs.
+    c.model.dtype = "float32"
+    # Static loss scale for float16 (0: 1024 with float16, 1 otherwise): losses are multiplied
+    # by it before differentiation and gradients divided by it in float32, so small float16
+    # gradients do not flush to zero. bfloat16 has float32's range and needs none.
+    c.model.loss_scale = 0.0
     c.objective = ml_collections.ConfigDict()
     c.objective.name = ""
 
@@ -53,6 +72,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.final_learning_rate = 0.0
     # Clip each network's global gradient norm; 0 disables clipping.
     c.optimizer.grad_clip_norm = 0.0
+
+    c.parallel = ml_collections.ConfigDict()
+    # Devices along the mesh's "fsdp" axis: every state array (params, optimiser states, EMA)
+    # is split over this many devices along its largest divisible dimension (FSDP / ZeRO-3
+    # style, for models that outgrow one device). 1: plain data parallelism, state replicated.
+    # Must divide the device count; the batch is split over all devices either way.
+    c.parallel.fsdp = 1
 
     # Exponential moving average of the parameters of the networks an objective names
     # (`ema_networks`, e.g. a GAN's generator), updated after every train step and used for
@@ -122,6 +148,21 @@ def validate(c: ml_collections.ConfigDict, device_count: int, process_count: int
             f"config.batch_size={c.batch_size} must divide by the number of processes "
             f"({process_count})."
         )
+    fsdp = c.get("parallel", {}).get("fsdp", 1)
+    if fsdp < 1 or device_count % fsdp:
+        raise ConfigError(
+            f"config.parallel.fsdp={fsdp} must be a positive divisor of the number of devices "
+            f"({device_count}): the mesh is (data={device_count}/fsdp, fsdp). Pass e.g. "
+            "--config.parallel.fsdp=1 (replicated state)."
+        )
+    dtype = c.model.get("dtype", "float32")
+    if dtype not in COMPUTE_DTYPES:
+        raise ConfigError(
+            f"config.model.dtype={dtype!r}; use one of {', '.join(COMPUTE_DTYPES)} (the compute "
+            "dtype; parameters always stay float32)."
+        )
+    if c.model.get("loss_scale", 0.0) < 0:
+        raise ConfigError(f"config.model.loss_scale must be >= 0, got {c.model.loss_scale}.")
     from gendl.data.transforms import BINARIZE_MODES
 
     if c.data.binarize not in BINARIZE_MODES:

@@ -1,9 +1,13 @@
 """The two-stochastic-layer MLP VAE of Burda et al. 2015 (Section 5, MNIST): 784 -(100-100)->
 z1 (100) -(50-50)-> z2 (50) in the recognition model, and z2 ~ N(0, I) -(50-50)-> z1 -(100-100)->
 x in the generative model; tanh units, diagonal Gaussians for every stochastic layer but x.
+`dtype` is the compute dtype (config.model.dtype); outputs are float32 for the losses.
 """
 
+from typing import Any
+
 import flax.linen as nn
+import jax.numpy as jnp
 
 from gendl.models import mlp_vae
 
@@ -14,14 +18,16 @@ class GaussianMlp(nn.Module):
     hidden: tuple
     out_dim: int
     activation: str = "tanh"
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, h):
         act = mlp_vae.ACTIVATIONS[self.activation]
+        dense = lambda width, name: nn.Dense(width, dtype=self.dtype, name=name)
         h = h.reshape(h.shape[0], -1)
         for i, width in enumerate(self.hidden):
-            h = act(nn.Dense(width, name=f"hidden{i}")(h))
-        return nn.Dense(self.out_dim, name="mean")(h), nn.Dense(self.out_dim, name="logvar")(h)
+            h = act(dense(width, f"hidden{i}")(h))
+        return mlp_vae.f32(dense(self.out_dim, "mean")(h), dense(self.out_dim, "logvar")(h))
 
 
 class TwoLayerVAE(nn.Module):
@@ -32,13 +38,15 @@ class TwoLayerVAE(nn.Module):
     image_shape: tuple = (28, 28, 1)
     activation: str = "tanh"
     likelihood: str = "bernoulli"
+    dtype: Any = jnp.float32
 
     def setup(self):
-        self.q_z1 = GaussianMlp(self.hidden1, self.latent1, self.activation)
-        self.q_z2 = GaussianMlp(self.hidden2, self.latent2, self.activation)
-        self.p_z1 = GaussianMlp(tuple(reversed(self.hidden2)), self.latent1, self.activation)
+        act, dt = self.activation, self.dtype
+        self.q_z1 = GaussianMlp(self.hidden1, self.latent1, act, dt)
+        self.q_z2 = GaussianMlp(self.hidden2, self.latent2, act, dt)
+        self.p_z1 = GaussianMlp(tuple(reversed(self.hidden2)), self.latent1, act, dt)
         self.p_x = mlp_vae.MlpDecoder(
-            tuple(reversed(self.hidden1)), self.image_shape, self.activation, self.likelihood
+            tuple(reversed(self.hidden1)), self.image_shape, act, self.likelihood, dt
         )
 
     def __call__(self, x, z2, labels=None):
@@ -74,5 +82,6 @@ def build(cfg, image_shape):
             image_shape=tuple(image_shape),
             activation=cfg.get("activation", "tanh"),
             likelihood=cfg.get("likelihood", "bernoulli"),
+            dtype=jnp.dtype(cfg.get("dtype", "float32")),
         )
     }

@@ -3,9 +3,13 @@
 
 Conditioning (a conditional VAE, Sohn et al. 2015) concatenates a one-hot label to the
 encoder's input and to the decoder's latent input.
+
+`dtype` is the compute dtype (config.model.dtype): layers compute in it from float32
+parameters, and outputs are returned as float32 so that losses are computed in float32.
 """
 
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -18,6 +22,12 @@ def _with_condition(h, cond):
     return h if cond is None else jnp.concatenate([h, cond.astype(h.dtype)], axis=-1)
 
 
+def f32(*outputs):
+    """Network outputs as float32, whatever the compute dtype: losses are computed in float32."""
+    out = tuple(o.astype(jnp.float32) for o in outputs)
+    return out if len(out) > 1 else out[0]
+
+
 class MlpEncoder(nn.Module):
     """x -> (mean, log-variance) of q(z|x) when `gaussian`, else a deterministic code."""
 
@@ -25,18 +35,18 @@ class MlpEncoder(nn.Module):
     latent_dim: int = 20
     activation: str = "relu"
     gaussian: bool = True
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, cond=None):
         act = ACTIVATIONS[self.activation]
+        dense = lambda width, name: nn.Dense(width, dtype=self.dtype, name=name)
         h = _with_condition(x.reshape(x.shape[0], -1), cond)
         for i, width in enumerate(self.hidden):
-            h = act(nn.Dense(width, name=f"hidden{i}")(h))
+            h = act(dense(width, f"hidden{i}")(h))
         if not self.gaussian:
-            return nn.Dense(self.latent_dim, name="code")(h)
-        return nn.Dense(self.latent_dim, name="mean")(h), nn.Dense(self.latent_dim, name="logvar")(
-            h
-        )
+            return f32(dense(self.latent_dim, "code")(h))
+        return f32(dense(self.latent_dim, "mean")(h), dense(self.latent_dim, "logvar")(h))
 
 
 class MlpDecoder(nn.Module):
@@ -50,18 +60,20 @@ class MlpDecoder(nn.Module):
     image_shape: tuple = (28, 28, 1)
     activation: str = "relu"
     likelihood: str = "bernoulli"
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, z, cond=None):
         act = ACTIVATIONS[self.activation]
+        dense = lambda width, name: nn.Dense(width, dtype=self.dtype, name=name)
         h = _with_condition(z, cond)
         for i, width in enumerate(self.hidden):
-            h = act(nn.Dense(width, name=f"hidden{i}")(h))
+            h = act(dense(width, f"hidden{i}")(h))
         size, shape = math.prod(self.image_shape), (z.shape[0], *self.image_shape)
         if self.likelihood == "bernoulli":
-            return nn.Dense(size, name="logits")(h).reshape(shape)
-        mean = jax.nn.sigmoid(nn.Dense(size, name="mean")(h)).reshape(shape)
-        return mean, nn.Dense(size, name="logvar")(h).reshape(shape)
+            return f32(dense(size, "logits")(h)).reshape(shape)
+        mean = jax.nn.sigmoid(f32(dense(size, "mean")(h))).reshape(shape)
+        return mean, f32(dense(size, "logvar")(h)).reshape(shape)
 
 
 class VAE(nn.Module):
@@ -74,12 +86,19 @@ class VAE(nn.Module):
     likelihood: str = "bernoulli"
     num_classes: int = 0  # > 0: condition both halves on a one-hot label
     gaussian: bool = True
+    dtype: Any = jnp.float32
 
     def setup(self):
-        self.encoder = MlpEncoder(self.hidden, self.latent_dim, self.activation, self.gaussian)
+        self.encoder = MlpEncoder(
+            self.hidden, self.latent_dim, self.activation, self.gaussian, self.dtype
+        )
         # The decoder mirrors the encoder's hidden layers.
         self.decoder = MlpDecoder(
-            tuple(reversed(self.hidden)), self.image_shape, self.activation, self.likelihood
+            tuple(reversed(self.hidden)),
+            self.image_shape,
+            self.activation,
+            self.likelihood,
+            self.dtype,
         )
 
     def _cond(self, labels):
@@ -110,6 +129,7 @@ def build(cfg, image_shape):
             likelihood=cfg.get("likelihood", "bernoulli"),
             num_classes=cfg.get("num_classes", 0),
             gaussian=cfg.get("gaussian", True),
+            dtype=jnp.dtype(cfg.get("dtype", "float32")),
         )
     }
 

@@ -12,7 +12,10 @@ Two views of the networks' weights:
     parameters where present). `sample` and every method evaluators call take `variables`.
 """
 
+import contextlib
+
 import jax
+import jax.numpy as jnp
 import optax
 
 
@@ -50,10 +53,54 @@ class Objective:
         raise NotImplementedError
 
 
+# The static loss scale of the step being traced (see `loss_scaling`); 1: none.
+_LOSS_SCALE = [1.0]
+
+
+@contextlib.contextmanager
+def loss_scaling(scale: float):
+    """Sets the static loss scale for the gradients taken while tracing inside the block.
+
+    The trainer wraps its train step in this (config.model.loss_scale, for float16), so no
+    objective handles scaling itself. It is read when `value_and_grad` traces, so a jitted
+    step compiles the scale in as a constant.
+    """
+    previous = _LOSS_SCALE[0]
+    _LOSS_SCALE[0] = float(scale)
+    try:
+        yield
+    finally:
+        _LOSS_SCALE[0] = previous
+
+
 def value_and_grad(fun, argnums=0, has_aux=False):
     """`jax.value_and_grad`, the one place objectives take gradients, so that numerics
-    policies that wrap every backward pass (loss scaling for float16) apply to all."""
-    return jax.value_and_grad(fun, argnums=argnums, has_aux=has_aux)
+    policies that wrap every backward pass apply to all.
+
+    Under `loss_scaling(s)` with s != 1 the loss is multiplied by s before differentiation,
+    so that the float16 cotangents flowing back through the network stay above float16's
+    underflow, and the gradients (float32, like the parameters) are divided by s again. The
+    returned value is the unscaled loss. Static scaling: a scale so large that a gradient
+    overflows shows up as a non-finite gradient norm, which stops training with a message.
+    """
+
+    def wrapped(*args, **kwargs):
+        scale = _LOSS_SCALE[0]
+        if scale == 1.0:
+            return jax.value_and_grad(fun, argnums=argnums, has_aux=has_aux)(*args, **kwargs)
+
+        def scaled(*a, **k):
+            out = fun(*a, **k)
+            loss, aux = out if has_aux else (out, None)
+            return loss.astype(jnp.float32) * scale, (loss, aux)
+
+        (_, (loss, aux)), grads = jax.value_and_grad(scaled, argnums=argnums, has_aux=True)(
+            *args, **kwargs
+        )
+        grads = jax.tree.map(lambda g: (g.astype(jnp.float32) / scale).astype(g.dtype), grads)
+        return ((loss, aux) if has_aux else loss), grads
+
+    return wrapped
 
 
 def grad(fun, argnums=0, has_aux=False):

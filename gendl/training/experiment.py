@@ -13,6 +13,7 @@ from gendl import models, objectives
 from gendl.data import labelled as labelled_lib
 from gendl.data import sampler as sampler_lib
 from gendl.data import source, transforms
+from gendl.objectives import base
 from gendl.parallel import mesh as mesh_lib
 from gendl.training import state as state_lib
 
@@ -31,6 +32,8 @@ class Experiment:
     sample: object  # jitted (variables, noise) -> images in [0, 1]
     # Names of the train step's metrics vector entries; filled when the step is traced.
     metric_names: list = dataclasses.field(default_factory=list)
+    # The TrainState's shardings on the mesh (gendl.parallel.mesh.state_shardings).
+    state_sharding: object = None
 
     @property
     def ema_decay(self) -> float:
@@ -48,7 +51,7 @@ class Experiment:
             lambda: state_lib.init_state(
                 self.objective, self.optimizers, self.key(_INIT), self.ema_decay
             ),
-            out_shardings=mesh_lib.replicated(self.mesh),
+            out_shardings=self.state_sharding,
         )
         return init()
 
@@ -59,8 +62,11 @@ class Experiment:
                 self.objective, self.optimizers, self.key(_INIT), self.ema_decay
             )
         )
-        rep = mesh_lib.replicated(self.mesh)
-        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), shapes)
+        return jax.tree.map(
+            lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+            shapes,
+            self.state_sharding,
+        )
 
     def batch(self, step: int) -> dict:
         """The global batch of train step `step`, as arrays on the mesh."""
@@ -97,7 +103,8 @@ def _compiler_options(mesh):
 
 
 def build(config, mesh=None) -> Experiment:
-    mesh = mesh_lib.make_mesh() if mesh is None else mesh
+    fsdp = config.get("parallel", {}).get("fsdp", 1)
+    mesh = mesh_lib.make_mesh(fsdp=fsdp) if mesh is None else mesh
     config_lib.validate(config, mesh.size, jax.process_count())
     images, labels = source.load_split(
         config.data.name,
@@ -148,22 +155,39 @@ def build(config, mesh=None) -> Experiment:
                 batch["labelled_image"], binarize=binarize, key=jax.random.fold_in(key, 1)
             )
         rng = jax.random.fold_in(train_key, state.step)
-        new, metrics = objective.update(state, optimizers, batch, rng)
+        with base.loss_scaling(loss_scale):  # float16: see base.value_and_grad
+            new, metrics = objective.update(state, optimizers, batch, rng)
         new = state_lib.update_ema(new.replace(step=state.step + 1), ema_decay)
         # One vector instead of a dict of scalars: the host fetches one array per step.
         metric_names[:] = sorted(metrics)
         return new, jnp.stack([jnp.asarray(metrics[k], jnp.float32) for k in metric_names])
 
     metric_names = []
+    loss_scale = config_lib.loss_scale(config.model)
     rep = mesh_lib.replicated(mesh)
+    # Replicated, or split over the fsdp axis (config.parallel.fsdp); one rule for every leaf.
+    state_sharding = mesh_lib.state_shardings(
+        mesh,
+        jax.eval_shape(
+            lambda: state_lib.init_state(objective, optimizers, jax.random.key(0), ema_decay)
+        ),
+    )
     step_fn = jax.jit(
         train_step,
-        in_shardings=(rep, mesh_lib.batch_sharding(mesh, batch_dim=1)),
-        out_shardings=(rep, rep),
+        in_shardings=(state_sharding, mesh_lib.batch_sharding(mesh, batch_dim=1)),
+        out_shardings=(state_sharding, rep),
         donate_argnums=(0,),
         compiler_options=_compiler_options(mesh),
     )
     sample_fn = jax.jit(objective.sample, out_shardings=rep)
     return Experiment(
-        config, mesh, objective, optimizers, batches, step_fn, sample_fn, metric_names
+        config,
+        mesh,
+        objective,
+        optimizers,
+        batches,
+        step_fn,
+        sample_fn,
+        metric_names,
+        state_sharding,
     )

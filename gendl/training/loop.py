@@ -109,19 +109,20 @@ class _MetricWindow:
         self.fetched = []
 
 
-def train(config, workdir: str, *, timed_after: int = 2) -> dict:
+def train(config, workdir: str, *, timed_after: int = 2, mesh=None) -> dict:
     """Trains until config.total_steps; resumes from the workdir's latest checkpoint.
 
     Returns the final step and the wall time of the steps after the first `timed_after`
     (which include compilation): `gendl.bench` reports the full loop's speed from it.
+    `mesh` defaults to every device (`gendl.bench` passes smaller ones to measure scaling).
     """
     # Watch for SIGTERM from the start: a preemption during set-up or compilation must still
     # end in a checkpoint (after the first step), not a killed process.
     with preemption.PreemptionWatch() as preempt:
-        return _train(config, workdir, preempt, timed_after)
+        return _train(config, workdir, preempt, timed_after, mesh)
 
 
-def _train(config, workdir, preempt, timed_after):
+def _train(config, workdir, preempt, timed_after, mesh):
     try:
         os.makedirs(workdir, exist_ok=True)
     except OSError as e:
@@ -131,7 +132,7 @@ def _train(config, workdir, preempt, timed_after):
         ) from e
     workdir = os.path.abspath(workdir)
     primary = jax.process_index() == 0
-    exp = experiment_lib.build(config)
+    exp = experiment_lib.build(config, mesh)
     # What an evaluator needs from outside the run (e.g. a trained feature extractor) is
     # checked now, not after hours of training.
     for name, cfg in config.evals.items():

@@ -8,6 +8,8 @@ loss, Adam(2e-4, b1=0.5), batch 128 (the paper's setting). Base width 64 (the pa
 Run:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/dcgan.py --workdir=runs/dcgan
     python -m gendl.main --config=configs/dcgan.py:cifar10 --workdir=runs/dcgan_cifar10
+FID/KID/IS/precision-recall of the latest checkpoint (after training configs/classifier.py):
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.evaluate --workdir=runs/dcgan --evals=sample_quality
 CPU smoke run (seconds):
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/dcgan.py:smoke --workdir=/tmp/dcgan_smoke
 """
@@ -42,6 +44,16 @@ def get_config(arg=None):
 
     # Sample grid and latent interpolations from the final generator (EMA when on).
     c.evals.pictures = dict(type="generator_pictures", every_steps=0, num_samples=100)
+    # FID/KID/IS/PR against the MNIST test split in gendl's classifier features, from
+    # `python -m gendl.evaluate --workdir=W` only (every_steps=-1): it needs the classifier
+    # of configs/classifier.py trained first (the evaluator says how if it is missing).
+    c.evals.sample_quality = dict(
+        type="sample_quality",
+        extractor="classifier",
+        every_steps=-1,
+        num_samples=10_000,
+        reference_split="test",
+    )
 
     c.checkpoint.every_steps = 2000
     c.log.every_steps = 100
@@ -57,6 +69,7 @@ def get_config(arg=None):
 
     def cifar10(c):
         c.data.name = "cifar10"
+        del c.evals["sample_quality"]  # gendl's classifier covers MNIST and Fashion-MNIST
 
     # The configs built on this one (wgan, lsgan, sngan, acgan) pass their argument here.
     return config_lib.apply_variant(c, arg, {"smoke": smoke, "cifar10": cifar10})

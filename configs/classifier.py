@@ -3,8 +3,9 @@ MNIST and Fashion-MNIST (the role Inception-v3 plays on ImageNet-like data; its 
 are the 128-unit penultimate layer, its softmax the class probabilities).
 
 Setting: 3x3 conv 32, 2x2 max-pool, 3x3 conv 64, max-pool, dense 128 (ReLU), dropout 0.5,
-Adam(1e-3, cosine decay to 0), batch 128, random shifts of up to 2 pixels. MNIST: 3,000 steps (6.4 epochs);
-Fashion-MNIST (`:fashion`): 2,500 steps (5.3 epochs), horizontal flips instead of shifts.
+Adam(1e-3, cosine decay to 0), batch 128, random shifts of up to 2 pixels, 8,000 steps (17
+epochs): 99.42% MNIST test accuracy. Fashion-MNIST (`:fashion`): horizontal flips instead of
+shifts.
 
 Train the classifiers the evaluators look for (see gendl/evaluation/extractors.py): the
 workdir must be `$GENDL_CACHE_DIR/classifier/<dataset>` (default ~/.cache/gendl/...):
@@ -19,7 +20,7 @@ from gendl import config as config_lib
 
 def get_config(arg=None):
     c = config_lib.base_config()
-    c.total_steps = 3000
+    c.total_steps = 8000
     c.batch_size = 128
     c.data.name = "mnist"
 
@@ -44,7 +45,6 @@ def get_config(arg=None):
 
     def fashion(c):
         c.data.name = "fashion_mnist"
-        c.total_steps = 2500
         c.objective.shift = 0
         c.objective.flip = True
 

@@ -41,14 +41,25 @@ def _objective(bound="elbo", num_samples=1, image_shape=(28, 28, 1)):
 def test_two_layer_shapes(batch):
     obj, variables = _objective()
     x = jnp.zeros((batch, 28, 28, 1))
-    chex.assert_shape(obj.log_weights(variables, x, None, jax.random.key(1), 4), (batch, 4))
-    chex.assert_shape(obj.elbo(variables, x, None, jax.random.key(1)), (batch,))
-    mean, logvar = obj.encode(variables, x)
+
+    @jax.jit  # one compilation instead of one per eager op
+    def outputs(variables, key):
+        mean, logvar = obj.encode(variables, x)
+        return (
+            obj.log_weights(variables, x, None, key, 4),
+            obj.elbo(variables, x, None, key),
+            mean,
+            logvar,
+            obj.decode_mean(variables, mean),
+            obj.sample(variables, obj.sample_noise(key, batch)),
+        )
+
+    log_w, elbo, mean, logvar, decoded, sampled = outputs(variables, jax.random.key(1))
+    chex.assert_shape(log_w, (batch, 4))
+    chex.assert_shape(elbo, (batch,))
     chex.assert_shape([mean, logvar], (batch, 3))
-    out = obj.decode_mean(variables, mean)
-    chex.assert_shape(out, (batch, 28, 28, 1))
-    assert 0.0 <= float(out.min()) and float(out.max()) <= 1.0
-    chex.assert_shape(obj.sample(variables, obj.sample_noise(jax.random.key(2), batch)), out.shape)
+    chex.assert_shape([decoded, sampled], (batch, 28, 28, 1))
+    assert 0.0 <= float(decoded.min()) and float(decoded.max()) <= 1.0
 
 
 def _mlp(params, h, names, act=np.tanh):
@@ -103,8 +114,12 @@ def test_log_weights_equal_the_joint_over_the_posterior_written_out():
 def test_two_layer_iwae_bound_above_elbo_and_grows_with_k():
     obj, variables = _objective()
     x = jax.random.bernoulli(jax.random.key(1), 0.3, (256, 28, 28, 1)).astype(jnp.float32)
+    bound = jax.jit(
+        lambda key, k: jnp.mean(likelihood.iwae_bound(obj.log_weights(variables, x, None, key, k))),
+        static_argnums=1,
+    )
     bounds = [
-        float(jnp.mean(likelihood.iwae_bound(obj.log_weights(variables, x, None, key, k))))
+        float(bound(key, k))
         for k, key in ((1, jax.random.key(2)), (5, jax.random.key(3)), (50, jax.random.key(4)))
     ]
     elbo = float(jnp.mean(obj.elbo(variables, x, None, jax.random.key(6))))
@@ -124,13 +139,19 @@ def test_two_layer_loss_is_the_bound_and_trains(bound, k):
     want = likelihood.iwae_bound(log_w) if bound == "iwae" else jnp.mean(log_w, 1)
     np.testing.assert_allclose(loss, -jnp.mean(want), rtol=1e-5)
     tx = optax.adam(1e-2)
-    opt = tx.init(params)
     first = float(loss)
-    loss_fn = lambda p, i: obj.loss(p, x, None, jax.random.key(i), jnp.int32(i))[0]
-    for i in range(30):
-        g = jax.grad(loss_fn)(params, i)
-        u, opt = tx.update(g, opt)
-        params = optax.apply_updates(params, u)
+
+    @jax.jit
+    def train(params):
+        def step(carry, i):
+            params, opt = carry
+            g = jax.grad(lambda p: obj.loss(p, x, None, jax.random.key(i), i)[0])(params)
+            u, opt = tx.update(g, opt)
+            return (optax.apply_updates(params, u), opt), None
+
+        return jax.lax.scan(step, (params, tx.init(params)), jnp.arange(30))[0][0]
+
+    params = train(params)
     assert float(obj.loss(params, x, None, jax.random.key(99), jnp.int32(0))[0]) < first - 20
 
 

@@ -101,4 +101,4 @@ def test_unknown_model_name_is_a_config_error():
     from gendl.config import ConfigError
 
     with pytest.raises(ConfigError, match="Known models"):
-        models.build(ml_collections.ConfigDict({"name": "dcgan"}), (28, 28, 1))
+        models.build(ml_collections.ConfigDict({"name": "no_such_model"}), (28, 28, 1))

@@ -137,3 +137,17 @@ def test_inception_extractor_without_weights_says_where_to_get_them(tmp_path):
         extractors.check_available("inception", "mnist", cfg)
     with pytest.raises(ConfigError, match="inception_weights"):
         extractors.build("inception", "mnist", cfg)
+
+
+def test_real_data_floors_score_real_against_real(runs, fake_data, tmp_path, monkeypatch):
+    from gendl.evaluation import reference
+
+    monkeypatch.setenv("GENDL_CACHE_DIR", str(tmp_path))
+    cfg = {"classifier_workdir": str(runs / "classifier")}
+    data = dict(manual_dir=fake_data["manual_dir"], data_dir=fake_data["data_dir"])
+    out = reference.real_data_floors("mnist", 64, cfg=cfg, **data)
+    assert out["fid/classifier/64/test_vs_train"] >= 0.0
+    assert 0.0 <= out["precision/classifier/64/train_vs_test"] <= 1.0
+    assert 1.0 <= out["is/classifier/64/test"] <= 10.0
+    # Both splits' features are now cached, so an evaluator reuses them.
+    assert len(os.listdir(tmp_path / "reference")) == 2

@@ -41,3 +41,26 @@ def reference_features(extractor, dataset, split, n, *, manual_dir=None, data_di
     np.savez(tmp, **out)
     os.replace(tmp, path)
     return out
+
+
+def real_data_floors(dataset, n=10_000, extractor="classifier", cfg=None, **data_kwargs) -> dict:
+    """The sample-quality metrics of real images against real images: the first n test
+    images scored against the first n training images, as a generator would be. No model
+    can be expected to do better than these on the same protocol."""
+    ext = extractors.build(extractor, dataset, cfg or {})
+    test = reference_features(ext, dataset, "test", n, **data_kwargs)
+    train = reference_features(ext, dataset, "train", n, **data_kwargs)
+    tag = f"{ext.name}/{n // 1000}k" if n % 1000 == 0 else f"{ext.name}/{n}"
+    out = {"extractor_fingerprint": ext.fingerprint[:16]}
+    out[f"fid/{tag}/test_vs_train"] = sq.frechet_distance(
+        test["mean"], test["cov"], train["mean"], train["cov"]
+    )
+    kid_mean, kid_std = sq.kid(train["features"], test["features"])
+    out[f"kid/{tag}/test_vs_train"], out[f"kid_std/{tag}/test_vs_train"] = kid_mean, kid_std
+    p, r = sq.precision_recall(test["features"], train["features"])
+    out[f"precision/{tag}/train_vs_test"], out[f"recall/{tag}/train_vs_test"] = p, r
+    if "logits" in test:
+        for split, feats in (("test", test), ("train", train)):
+            mean, std = sq.inception_score(feats["logits"])
+            out[f"is/{tag}/{split}"], out[f"is_std/{tag}/{split}"] = mean, std
+    return {k: float(v) if not isinstance(v, str) else v for k, v in out.items()}

@@ -3,8 +3,18 @@ no test touches ~/tensorflow_datasets or the network."""
 
 import os
 import sys
+import tempfile
 
 import pytest
+
+# One persistent XLA compilation cache for the whole session, in the environment so that the
+# end-to-end subprocesses share it: many tests compile the same smoke-config programs (the
+# resume, preemption and error-path runs of one config), and on a 2-core CPU compiling is
+# most of a smoke run's time. A fresh directory per session, so nothing carries between runs.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="gendl-tests-xla-cache-")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -104,13 +104,8 @@ class AdversarialAutoencoder(base.Objective):
             loss = gan_losses.discriminator_loss(self.loss, l_prior, l_code)
             return loss, {"loss/discriminator": loss, "d_code": jnp.mean(jax.nn.sigmoid(l_code))}
 
-        d_grads, d_metrics = base.grad(d_loss_fn, has_aux=True)(params["discriminator"])
-        d_params, d_opt, d_norms = base.apply_gradients(
-            optimizers["discriminator"],
-            params["discriminator"],
-            opt_state["discriminator"],
-            d_grads,
-            "discriminator",
+        d_params, d_opt, d_metrics = base.update_network(
+            "discriminator", d_loss_fn, params, opt_state, optimizers
         )
 
         def ae_loss_fn(p):
@@ -124,15 +119,10 @@ class AdversarialAutoencoder(base.Objective):
                 "loss/encoder_adversarial": adv,
             }
 
-        ae_grads, ae_metrics = base.grad(ae_loss_fn, has_aux=True)(params["autoencoder"])
-        ae_params, ae_opt, ae_norms = base.apply_gradients(
-            optimizers["autoencoder"],
-            params["autoencoder"],
-            opt_state["autoencoder"],
-            ae_grads,
-            "autoencoder",
+        ae_params, ae_opt, ae_metrics = base.update_network(
+            "autoencoder", ae_loss_fn, params, opt_state, optimizers
         )
-        metrics = {**d_metrics, **d_norms, **ae_metrics, **ae_norms}
+        metrics = {**d_metrics, **ae_metrics}
         state = state.replace(
             params={"autoencoder": ae_params, "discriminator": d_params},
             opt_state={"autoencoder": ae_opt, "discriminator": d_opt},

@@ -125,6 +125,14 @@ def apply_gradients(tx: optax.GradientTransformation, params, opt_state, grads, 
     return params, opt_state, metrics
 
 
+def update_network(name, loss_fn, params, opt_state, optimizers):
+    """One optimiser step of network `name` on `loss_fn(params[name]) -> (loss, metrics)`:
+    returns (its new params, its new optimiser state, the loss's metrics and the norms)."""
+    grads, metrics = grad(loss_fn, has_aux=True)(params[name])
+    p, o, norms = apply_gradients(optimizers[name], params[name], opt_state[name], grads, name)
+    return p, o, {**metrics, **norms}
+
+
 def init_networks(networks: dict, rng, example_inputs: dict, **kwargs) -> dict:
     """Initialises each network on its example input with its own key; returns
     {network name: flax variables}."""

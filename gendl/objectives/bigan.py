@@ -76,13 +76,8 @@ class Bigan(base.Objective):
                 "d_fake": jnp.mean(jax.nn.sigmoid(l_fake)),
             }
 
-        d_grads, d_metrics = base.grad(d_loss_fn, has_aux=True)(params["discriminator"])
-        d_params, d_opt, d_norms = base.apply_gradients(
-            optimizers["discriminator"],
-            params["discriminator"],
-            opt_state["discriminator"],
-            d_grads,
-            "discriminator",
+        d_params, d_opt, d_metrics = base.update_network(
+            "discriminator", d_loss_fn, params, opt_state, optimizers
         )
 
         z = self.sample_noise(k_g, n)
@@ -103,5 +98,5 @@ class Bigan(base.Objective):
                 optimizers[name], ge[name], opt_state[name], ge_grads[name], name
             )
             metrics.update(norms)
-        metrics.update({**d_metrics, **d_norms, "loss/generator_encoder": ge_loss})
+        metrics.update({**d_metrics, "loss/generator_encoder": ge_loss})
         return state.replace(params=new_params, opt_state=new_opt), metrics

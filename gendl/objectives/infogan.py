@@ -117,13 +117,8 @@ class InfoGan(base.Objective):
                 "q_categorical_accuracy": jnp.mean(jnp.argmax(q_cat, -1) == cat),
             }
 
-        d_grads, d_metrics = base.grad(d_loss_fn, has_aux=True)(params["discriminator"])
-        d_params, d_opt, d_norms = base.apply_gradients(
-            optimizers["discriminator"],
-            params["discriminator"],
-            opt_state["discriminator"],
-            d_grads,
-            "discriminator",
+        d_params, d_opt, d_metrics = base.update_network(
+            "discriminator", d_loss_fn, params, opt_state, optimizers
         )
 
         z, cat, cont = self.sample_codes(k_g, n)
@@ -143,7 +138,7 @@ class InfoGan(base.Objective):
             g_grads,
             "generator",
         )
-        metrics = {**d_metrics, **d_norms, **g_norms, "loss/generator": g_gan}
+        metrics = {**d_metrics, **g_norms, "loss/generator": g_gan}
         state = state.replace(
             params={"generator": g_params, "discriminator": d_params},
             opt_state={"generator": g_opt, "discriminator": d_opt},

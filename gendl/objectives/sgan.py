@@ -124,13 +124,8 @@ class SemiSupervisedGan(base.Objective):
                 "d_fake": jnp.mean(jax.nn.sigmoid(jax.nn.logsumexp(l_fake, -1))),
             }
 
-        d_grads, d_metrics = base.grad(disc_loss, has_aux=True)(params["discriminator"])
-        d_params, d_opt, d_norms = base.apply_gradients(
-            optimizers["discriminator"],
-            params["discriminator"],
-            opt_state["discriminator"],
-            d_grads,
-            "discriminator",
+        d_params, d_opt, d_metrics = base.update_network(
+            "discriminator", disc_loss, params, opt_state, optimizers
         )
 
         z = self.sample_noise(k_zg, n)
@@ -145,7 +140,7 @@ class SemiSupervisedGan(base.Objective):
         g_params, g_opt, g_norms = base.apply_gradients(
             optimizers["generator"], g_params, opt_state["generator"], g_grads, "generator"
         )
-        metrics = {**d_metrics, **d_norms, **g_norms, "loss/generator": g_loss}
+        metrics = {**d_metrics, **g_norms, "loss/generator": g_loss}
         state = state.replace(
             params={"generator": g_params, "discriminator": d_params},
             opt_state={"generator": g_opt, "discriminator": d_opt},

@@ -30,6 +30,23 @@ def fake_data(tmp_path_factory):
     return {"manual_dir": str(root), "data_dir": str(tmp_path_factory.mktemp("tfds"))}
 
 
+@pytest.fixture(scope="session")
+def subprocess_env(fake_data):
+    """The environment of a `python -m gendl...` subprocess on the fake dataset: this checkout
+    on the path (also for runs started from another directory), CPU only, one device and one
+    process unless a test says otherwise; the session's compilation cache is inherited."""
+    e = dict(os.environ)
+    e.update(
+        GENDL_MANUAL_DIR=fake_data["manual_dir"],
+        TFDS_DATA_DIR=fake_data["data_dir"],
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
+    )
+    for key in ("GENDL_COORDINATOR_ADDRESS", "GENDL_DISTRIBUTED", "XLA_FLAGS"):
+        e.pop(key, None)
+    return e
+
+
 @pytest.fixture
 def real_manual_dir():
     path = os.environ.get("GENDL_MANUAL_DIR")

@@ -30,23 +30,8 @@ ARGS = [
 
 
 @pytest.fixture(scope="module")
-def env(fake_data, tmp_path_factory):
-    e = dict(os.environ)
-    e.update(
-        GENDL_MANUAL_DIR=fake_data["manual_dir"],
-        TFDS_DATA_DIR=fake_data["data_dir"],
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
-        PYTHON=sys.executable,
-        GENDL_HEARTBEAT_TIMEOUT="3",
-        # Starts with the same topology reuse compiled programs (the init alone compiles for
-        # seconds on XLA:CPU).
-        JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")),
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-    )
-    for key in ("GENDL_COORDINATOR_ADDRESS", "GENDL_DISTRIBUTED", "XLA_FLAGS"):
-        e.pop(key, None)
-    return e
+def env(subprocess_env):
+    return dict(subprocess_env, PYTHON=sys.executable, GENDL_HEARTBEAT_TIMEOUT="3")
 
 
 def _devices(env, n):

@@ -15,20 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def env(fake_data, tmp_path_factory):
-    e = dict(os.environ)
-    e.update(
-        GENDL_MANUAL_DIR=fake_data["manual_dir"],
-        TFDS_DATA_DIR=fake_data["data_dir"],
-        # Runs of the same config in this module reuse compiled programs.
-        JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")),
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-        JAX_PLATFORMS="cpu",
-        # The checkout under test, also for runs started from another directory.
-        PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
-    )
-    e.pop("XLA_FLAGS", None)
-    return e
+def env(subprocess_env):
+    return subprocess_env
 
 
 WGAN_SMOKE = ["--config=configs/wgan_gp.py:smoke", "--config.batch_size=16", "--config.model.dim=8"]

@@ -37,7 +37,7 @@ class Experiment:
 
     @property
     def ema_decay(self) -> float:
-        return float(self.config.ema.decay) if "ema" in self.config else 0.0
+        return _ema_decay(self.config)
 
     @property
     def batches_per_step(self) -> int:
@@ -102,6 +102,11 @@ def _compiler_options(mesh):
     return _CPU_OPTIONS
 
 
+def _ema_decay(config) -> float:
+    # Configs saved before config.ema existed (config.json of older runs) have no EMA.
+    return float(config.ema.decay) if "ema" in config else 0.0
+
+
 def build(config, mesh=None) -> Experiment:
     fsdp = config.get("parallel", {}).get("fsdp", 1)
     mesh = mesh_lib.make_mesh(fsdp=fsdp) if mesh is None else mesh
@@ -140,7 +145,7 @@ def build(config, mesh=None) -> Experiment:
     objective = objectives.build(config, networks, image_shape)
     optimizers = state_lib.make_optimizers(config.optimizer, sorted(networks), config.total_steps)
     train_key = jax.random.fold_in(jax.random.key(config.seed), _TRAIN)
-    ema_decay = float(config.ema.decay) if "ema" in config else 0.0
+    ema_decay = _ema_decay(config)
 
     data_key = jax.random.fold_in(jax.random.key(config.seed), _DATA)
     binarize = config.data.get("binarize", "")

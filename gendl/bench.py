@@ -53,17 +53,18 @@ flags.mark_flags_as_required(["config"])
 
 
 def _time_step_alone(exp, steps, warmup):
+    # The step of the first phase (for most objectives the only one), as training starts.
     state = exp.init_state()
-    batch = exp.batch(0)
+    batch, frozen = exp.batch(0), exp.frozen
     t = time.perf_counter()
-    compiled = exp.train_step.lower(state, batch).compile()
+    compiled = exp.jitted_step(exp.phase(0)).lower(state, frozen, batch).compile()
     compile_s = time.perf_counter() - t
     for _ in range(warmup):
-        state, _ = compiled(state, batch)
+        state, _ = compiled(state, frozen, batch)
     jax.block_until_ready(state)
     if steps <= 0:  # probe: aim for ~10 s of timing
         t = time.perf_counter()
-        state, _ = compiled(state, batch)
+        state, _ = compiled(state, frozen, batch)
         jax.block_until_ready(state)
         steps = max(5, int(10.0 / max(time.perf_counter() - t, 1e-4)))
     # Several fake CPU devices: at most two steps in flight, as in the training loop. With an
@@ -73,7 +74,7 @@ def _time_step_alone(exp, steps, warmup):
     t = time.perf_counter()
     queue = []
     for _ in range(steps):
-        state, m = compiled(state, batch)
+        state, m = compiled(state, frozen, batch)
         queue.append(m)
         if len(queue) > in_flight:
             jax.block_until_ready(queue.pop(0))

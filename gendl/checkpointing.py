@@ -48,6 +48,7 @@ a checkpoint found unreadable by this process and saves it again, the unreadable
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import logging as py_logging
@@ -340,12 +341,13 @@ class Checkpointer:
         mismatch = _describe_mismatch(tree_metadata, abstract_state)
         if mismatch:
             raise _Unusable(mismatch, mismatch=True)
+        target, fill = _without_empty_fields_missing_on_disk(abstract_state, tree_metadata)
         args = ocp.args.Composite(
-            **{_STATE: ocp.args.StandardRestore(abstract_state), _META: ocp.args.JsonRestore()}
+            **{_STATE: ocp.args.StandardRestore(target), _META: ocp.args.JsonRestore()}
         )
         try:
             restored = self._manager.restore(step, args=args)
-            state, meta = restored[_STATE], restored[_META]
+            state, meta = fill(restored[_STATE]), restored[_META]
         except Exception as e:
             raise _Unusable(_short(e, self._directory), mismatch=False) from None
         if not isinstance(meta, dict):
@@ -408,6 +410,60 @@ def _check_abstract_state(abstract_state: Any) -> None:
                 "jax.ShapeDtypeStruct(shape, dtype, sharding=...) for every array so that it "
                 "is restored directly with the training sharding."
             )
+
+
+def _without_empty_fields_missing_on_disk(abstract_state: Any, tree_metadata: Any):
+    """(restore target, function completing the restored state).
+
+    A state field added later with an empty default (e.g. ``TrainState.objective_state``) is
+    absent from checkpoints written before it existed, and orbax refuses a target with a
+    container the checkpoint lacks. Such fields are left out of the target and put back,
+    empty as in ``abstract_state``, after the restore; nothing else changes.
+    """
+    saved = getattr(tree_metadata, "tree", tree_metadata)
+    if not dataclasses.is_dataclass(abstract_state) or not isinstance(saved, Mapping):
+        return abstract_state, lambda state: state
+    fields = {f.name: getattr(abstract_state, f.name) for f in dataclasses.fields(abstract_state)}
+    missing = {k for k, v in fields.items() if k not in saved and not jax.tree.leaves(v)}
+    if not missing:
+        return abstract_state, lambda state: state
+    target = {k: v for k, v in fields.items() if k not in missing}
+    return target, lambda restored: abstract_state.replace(**restored)
+
+
+def read_tree(directory: epath.PathLike) -> tuple[dict, int]:
+    """The newest checkpoint's state under ``directory`` as a plain tree of host arrays
+    (nested dicts and lists, as orbax saved it) and its step, without knowing the model or
+    objective that wrote it: the target is built from the checkpoint's own metadata. For
+    reading another run (``config.init_from``, a pretrained network); raises CheckpointError
+    when there is no readable checkpoint."""
+    directory = epath.Path(os.path.abspath(os.fspath(directory)))
+    registry = ocp.handlers.create_default_handler_registry(
+        **{_STATE: ocp.StandardCheckpointHandler(), _META: ocp.JsonCheckpointHandler()}
+    )
+    options = ocp.CheckpointManagerOptions(read_only=True, create=False)
+    try:
+        manager = ocp.CheckpointManager(directory, options=options, handler_registry=registry)
+        step = manager.latest_step()
+        if step is None:
+            raise CheckpointError(f"There is no checkpoint in {directory}.")
+        tree = manager.metadata(step).item_metadata[_STATE].tree
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        target = jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), tree
+        )
+        args = ocp.args.Composite(**{_STATE: ocp.args.StandardRestore(target)})
+        state = manager.restore(step, args=args)[_STATE]
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(
+            f"Could not read the newest checkpoint in {directory}: {_short(e, directory)}. "
+            "Point at a run's workdir (or its checkpoints folder) that holds a finished "
+            "checkpoint."
+        ) from None
+    manager.close()
+    return jax.device_get(state), int(step)
 
 
 def _describe_mismatch(tree_metadata: Any, abstract_state: Any) -> str | None:

@@ -67,9 +67,19 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.b1 = 0.9
     c.optimizer.b2 = 0.999
     c.optimizer.eps = 1e-8
-    # "constant" or "cosine" (decays to final_learning_rate at total_steps).
+    # "constant", "cosine" (decays to final_learning_rate at total_steps) or "linear"
+    # (constant until the decay_start fraction of the run, then linear to final_learning_rate
+    # at total_steps: CycleGAN's). Schedules count train steps, however many updates a step
+    # makes of a network (a WGAN critic's n_critic).
     c.optimizer.schedule = "constant"
     c.optimizer.final_learning_rate = 0.0
+    c.optimizer.decay_start = 0.5
+    # Linear warm-up from 0 over this many steps, multiplying any schedule; 0: none.
+    c.optimizer.warmup_steps = 0
+    # Parameter groups by name, each dict(network=..., pattern=<regex searched in the
+    # '/'-joined parameter path>, lr_multiplier=1.0, frozen=False): e.g. StyleGAN2's mapping
+    # network, dict(network="generator", pattern="^mapping/", lr_multiplier=0.01).
+    c.optimizer.groups = ml_collections.ConfigDict()
     # Clip each network's global gradient norm; 0 disables clipping.
     c.optimizer.grad_clip_norm = 0.0
 
@@ -85,6 +95,16 @@ def base_config() -> ml_collections.ConfigDict:
     # samples and evaluation. 0 = off; e.g. 0.999.
     c.ema = ml_collections.ConfigDict()
     c.ema.decay = 0.0
+    # StyleGAN2's EMA instead (when > 0): a half-life in images (ema_kimg * 1000), ramped up
+    # over the start of the run as min(half_life_images, images seen * rampup) (rampup 0:
+    # none; StyleGAN2 uses 0.05); decay = 0.5 ** (batch_size / half_life) each step.
+    c.ema.half_life_images = 0.0
+    c.ema.rampup = 0.0
+
+    # Another run's workdir (or its checkpoints folder): when this workdir has no checkpoint
+    # yet, networks with the same names and shapes start from its newest checkpoint (params,
+    # model state, EMA); step and optimiser state start fresh. "": from scratch.
+    c.init_from = ""
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 1000
@@ -169,12 +189,29 @@ def validate(c: ml_collections.ConfigDict, device_count: int, process_count: int
         raise ConfigError(f"config.data.binarize={c.data.binarize!r}; use one of {BINARIZE_MODES}.")
     if "ema" in c and not 0.0 <= c.ema.decay < 1.0:
         raise ConfigError(f"config.ema.decay must be in [0, 1) (0 = off), got {c.ema.decay}.")
+    _validate_ema_schedule(c.get("ema"))
     for key in ("every_steps", "keep"):
         if c.checkpoint[key] < 1:
             raise ConfigError(f"config.checkpoint.{key} must be >= 1, got {c.checkpoint[key]}.")
     for key in ("every_steps", "sample_every_steps"):
         if c.log[key] < 1:
             raise ConfigError(f"config.log.{key} must be >= 1, got {c.log[key]}.")
+
+
+def _validate_ema_schedule(ema) -> None:
+    if ema is None:
+        return
+    half_life, rampup = ema.get("half_life_images", 0.0), ema.get("rampup", 0.0)
+    if half_life < 0 or rampup < 0:
+        raise ConfigError(
+            f"config.ema.half_life_images ({half_life}) and config.ema.rampup ({rampup}) must "
+            "be >= 0 (0 = off)."
+        )
+    if half_life and ema.decay:
+        raise ConfigError(
+            f"config.ema.decay={ema.decay} and config.ema.half_life_images={half_life} both "
+            "set the EMA's decay: set one of them to 0."
+        )
 
 
 def sibling_module(config_file: str, name: str):

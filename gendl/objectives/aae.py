@@ -92,7 +92,7 @@ class AdversarialAutoencoder(base.Objective):
     def sample(self, variables, noise):
         return self.decode_mean(variables, noise)
 
-    def update(self, state, optimizers, batch, rng):
+    def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
         x, labels = batch["image"][0], batch["label"][0]
         disc = lambda p, z: self.discriminator.apply({"params": p}, z, labels)
@@ -105,7 +105,7 @@ class AdversarialAutoencoder(base.Objective):
             return loss, {"loss/discriminator": loss, "d_code": jnp.mean(jax.nn.sigmoid(l_code))}
 
         d_params, d_opt, d_metrics = base.update_network(
-            "discriminator", d_loss_fn, params, opt_state, optimizers
+            "discriminator", d_loss_fn, params, opt_state, ctx.optimizers
         )
 
         def ae_loss_fn(p):
@@ -120,7 +120,7 @@ class AdversarialAutoencoder(base.Objective):
             }
 
         ae_params, ae_opt, ae_metrics = base.update_network(
-            "autoencoder", ae_loss_fn, params, opt_state, optimizers
+            "autoencoder", ae_loss_fn, params, opt_state, ctx.optimizers
         )
         metrics = {**d_metrics, **ae_metrics}
         state = state.replace(

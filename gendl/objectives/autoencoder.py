@@ -92,11 +92,11 @@ class Autoencoder(base.Objective):
             "psnr": psnr(mse / pixels),
         }
 
-    def update(self, state, optimizers, batch, rng):
+    def update(self, state, ctx, batch, rng):
         x = batch["image"][0]
         grads, metrics = base.grad(self.loss, has_aux=True)(state.params["autoencoder"], x, rng)
         p, o, norms = base.apply_gradients(
-            optimizers["autoencoder"],
+            ctx.optimizers["autoencoder"],
             state.params["autoencoder"],
             state.opt_state["autoencoder"],
             grads,

@@ -10,13 +10,38 @@ Two views of the networks' weights:
     collections such as batch_stats}) and `state.opt_state`, updated by `update`;
   - inference: `variables` = {network: flax variables dict}, from `state.variables()` (EMA
     parameters where present). `sample` and every method evaluators call take `variables`.
+
+What else an objective may declare (each with a default that changes nothing):
+  - `init_objective_state`: its own state (e.g. a path-length mean, a growing resolution's
+    fade-in), kept in `state.objective_state`, checkpointed and sharded like the rest;
+  - `frozen_networks`: pretrained networks it uses but never trains (e.g. a perceptual
+    feature network), loaded once by the trainer and passed to every step as `ctx.frozen`;
+  - `phases` and `phase(step)`: named kinds of step (ProGAN's resolutions, lazy
+    regularisation every k steps, pretraining then adversarial training); the trainer
+    compiles one step per phase and picks it on the host from the step count.
 """
 
 import contextlib
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
+
+
+@flax.struct.dataclass
+class StepContext:
+    """What a train step hands `Objective.update` besides the state, batch and key.
+
+    `optimizers` ({network: optax transformation}, learning rates bound to this step) and
+    `phase` are static: a different phase is a different compiled step. `frozen` ({network:
+    params} of `Objective.frozen_networks`) is an argument of the compiled step, so a
+    pretrained network is neither a compile-time constant nor part of the checkpoint.
+    """
+
+    optimizers: dict = flax.struct.field(pytree_node=False)
+    phase: str = flax.struct.field(pytree_node=False, default="train")
+    frozen: dict = flax.struct.field(default_factory=dict)
 
 
 class Objective:
@@ -36,13 +61,35 @@ class Objective:
         """Returns {network name: flax variables} ({"params": ..., maybe "batch_stats": ...})."""
         raise NotImplementedError
 
-    def update(self, state, optimizers, batch, rng):
+    def init_objective_state(self, rng) -> dict:
+        """The objective's own state at step 0 (a pytree of arrays; `{}`: none)."""
+        del rng
+        return {}
+
+    def frozen_networks(self) -> dict:
+        """{network name: loader}; `loader()` returns the flax params of a network the
+        objective uses but never trains. The trainer calls each loader once per run."""
+        return {}
+
+    def phases(self) -> tuple:
+        """The names of the kinds of step this objective takes; one compiled step each."""
+        return ("train",)
+
+    def phase(self, step: int) -> str:
+        """The phase of train step `step` (steps done before it), decided on the host. A
+        pure function of `step`, so a resumed run takes the same phase at the same step."""
+        del step
+        (only,) = self.phases()
+        return only
+
+    def update(self, state, ctx, batch, rng):
         """One train step: returns (state, metrics dict of scalars).
 
         `state` is the `TrainState` before the step (`state.step` counts steps done, for
-        schedules such as a KL warm-up); return it with new params, opt_state and
-        model_state. The trainer advances `step` and the EMA. `rng` is this step's key
-        (derived from seed and step)."""
+        schedules such as a KL warm-up); return it with new params, opt_state, model_state
+        and objective_state. The trainer advances `step` and the EMA. `ctx` is the
+        `StepContext` (optimisers, phase, frozen networks); `rng` is this step's key
+        (derived from seed and step). A step's metrics may differ between phases."""
         raise NotImplementedError
 
     def sample(self, variables, noise):

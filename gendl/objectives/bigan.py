@@ -56,7 +56,7 @@ class Bigan(base.Objective):
     def decode_mean(self, variables, code, labels=None):
         return jax.nn.sigmoid(self.generator.apply(variables["generator"], code))
 
-    def update(self, state, optimizers, batch, rng):
+    def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
         real = batch["image"][0]
         n = real.shape[0]
@@ -77,7 +77,7 @@ class Bigan(base.Objective):
             }
 
         d_params, d_opt, d_metrics = base.update_network(
-            "discriminator", d_loss_fn, params, opt_state, optimizers
+            "discriminator", d_loss_fn, params, opt_state, ctx.optimizers
         )
 
         z = self.sample_noise(k_g, n)
@@ -95,7 +95,7 @@ class Bigan(base.Objective):
         new_params, new_opt, metrics = {"discriminator": d_params}, {"discriminator": d_opt}, {}
         for name in ("generator", "encoder"):
             new_params[name], new_opt[name], norms = base.apply_gradients(
-                optimizers[name], ge[name], opt_state[name], ge_grads[name], name
+                ctx.optimizers[name], ge[name], opt_state[name], ge_grads[name], name
             )
             metrics.update(norms)
         metrics.update({**d_metrics, "loss/generator_encoder": ge_loss})

@@ -61,7 +61,7 @@ class Classifier(base.Objective):
             x = jnp.where(flip, x[:, :, ::-1], x)
         return x
 
-    def update(self, state, optimizers, batch, rng):
+    def update(self, state, ctx, batch, rng):
         k_aug, k_drop = jax.random.split(rng)
         x = self.augment(k_aug, batch["image"][0])
         labels = batch["label"][0]
@@ -74,7 +74,7 @@ class Classifier(base.Objective):
 
         grads, metrics = base.grad(loss_fn, has_aux=True)(state.params["classifier"])
         p, o, norms = base.apply_gradients(
-            optimizers["classifier"],
+            ctx.optimizers["classifier"],
             state.params["classifier"],
             state.opt_state["classifier"],
             grads,

@@ -121,7 +121,7 @@ class Gan(base.Objective):
             labels = jnp.arange(noise.shape[0]) % self.num_classes
         return self.generator.apply(variables["generator"], noise, labels, train=False)
 
-    def update(self, state, optimizers, batch, rng):
+    def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
         g_params, d_params = params["generator"], params["discriminator"]
         g_opt, d_opt = opt_state["generator"], opt_state["discriminator"]
@@ -168,7 +168,7 @@ class Gan(base.Objective):
                 d_params, d_state, real, y_real, fake, y_fake, k_dropout
             )
             d_params, d_opt, norms = base.apply_gradients(
-                optimizers["discriminator"], d_params, d_opt, grads, "discriminator"
+                ctx.optimizers["discriminator"], d_params, d_opt, grads, "discriminator"
             )
             if self.weight_clip:
                 d_params = clip_weights(d_params, self.weight_clip)
@@ -194,7 +194,7 @@ class Gan(base.Objective):
 
         (_, (g_state, g_metrics)), g_grads = base.value_and_grad(g_loss_fn, has_aux=True)(g_params)
         g_params, g_opt, g_norms = base.apply_gradients(
-            optimizers["generator"], g_params, g_opt, g_grads, "generator"
+            ctx.optimizers["generator"], g_params, g_opt, g_grads, "generator"
         )
         model_state = {
             name: s for name, s in (("generator", g_state), ("discriminator", d_state)) if s

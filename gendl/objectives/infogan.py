@@ -94,7 +94,7 @@ class InfoGan(base.Objective):
         cont_loss = continuous_code_loss(cont_means, cont) if self.num_continuous else 0.0
         return self.lambda_cat * cat_loss + self.lambda_cont * cont_loss, cat_loss, cont_loss
 
-    def update(self, state, optimizers, batch, rng):
+    def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
         real = batch["image"][0]
         n = real.shape[0]
@@ -118,7 +118,7 @@ class InfoGan(base.Objective):
             }
 
         d_params, d_opt, d_metrics = base.update_network(
-            "discriminator", d_loss_fn, params, opt_state, optimizers
+            "discriminator", d_loss_fn, params, opt_state, ctx.optimizers
         )
 
         z, cat, cont = self.sample_codes(k_g, n)
@@ -132,7 +132,7 @@ class InfoGan(base.Objective):
 
         (_, g_gan), g_grads = base.value_and_grad(g_loss_fn, has_aux=True)(params["generator"])
         g_params, g_opt, g_norms = base.apply_gradients(
-            optimizers["generator"],
+            ctx.optimizers["generator"],
             params["generator"],
             opt_state["generator"],
             g_grads,

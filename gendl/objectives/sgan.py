@@ -99,7 +99,7 @@ class SemiSupervisedGan(base.Objective):
     def _disc(self, d_params, x, rng):
         return self.discriminator.apply({"params": d_params}, x, train=True, rngs={"noise": rng})
 
-    def update(self, state, optimizers, batch, rng):
+    def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
         unl_d, unl_g = batch["image"][0], batch["image"][1]
         x_lab, y_lab = batch["labelled_image"][0], batch["labelled_label"][0]
@@ -125,7 +125,7 @@ class SemiSupervisedGan(base.Objective):
             }
 
         d_params, d_opt, d_metrics = base.update_network(
-            "discriminator", disc_loss, params, opt_state, optimizers
+            "discriminator", disc_loss, params, opt_state, ctx.optimizers
         )
 
         z = self.sample_noise(k_zg, n)
@@ -138,7 +138,7 @@ class SemiSupervisedGan(base.Objective):
 
         g_loss, g_grads = base.value_and_grad(gen_loss)(g_params)
         g_params, g_opt, g_norms = base.apply_gradients(
-            optimizers["generator"], g_params, opt_state["generator"], g_grads, "generator"
+            ctx.optimizers["generator"], g_params, opt_state["generator"], g_grads, "generator"
         )
         metrics = {**d_metrics, **g_norms, "loss/generator": g_loss}
         state = state.replace(

@@ -129,13 +129,13 @@ class Vae(base.Objective):
         }
         return loss, metrics
 
-    def update(self, state, optimizers, batch, rng):
+    def update(self, state, ctx, batch, rng):
         x = batch["image"][0]  # one real batch per step
         labels = batch["label"][0] if self.conditional else None
         grads, metrics = base.grad(self.loss, has_aux=True)(
             state.params["vae"], x, labels, rng, state.step
         )
         p, o, norms = base.apply_gradients(
-            optimizers["vae"], state.params["vae"], state.opt_state["vae"], grads, "vae"
+            ctx.optimizers["vae"], state.params["vae"], state.opt_state["vae"], grads, "vae"
         )
         return state.replace(params={"vae": p}, opt_state={"vae": o}), {**metrics, **norms}

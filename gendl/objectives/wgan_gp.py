@@ -53,7 +53,7 @@ class WganGp(base.Objective):
     def sample(self, variables, noise):
         return self.generator.apply(variables["generator"], noise)
 
-    def update(self, state, optimizers, batch, rng):
+    def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
         real_batches = batch["image"]  # [n_critic, batch, H, W, C]
         n = real_batches.shape[1]
@@ -84,7 +84,7 @@ class WganGp(base.Objective):
                 d_params, real_batches[i], fake, eps
             )
             d_params, d_opt, norms = base.apply_gradients(
-                optimizers["critic"], d_params, d_opt, grads, "critic"
+                ctx.optimizers["critic"], d_params, d_opt, grads, "critic"
             )
             critic_metrics.append({**d_metrics, **norms})
         # Averaged over the critic iterations, so each logged value sees every real batch.
@@ -97,7 +97,7 @@ class WganGp(base.Objective):
 
         g_loss, g_grads = base.value_and_grad(generator_loss)(g_params)
         g_params, g_opt, g_norms = base.apply_gradients(
-            optimizers["generator"], g_params, opt_state["generator"], g_grads, "generator"
+            ctx.optimizers["generator"], g_params, opt_state["generator"], g_grads, "generator"
         )
         metrics = {**d_metrics, **g_norms, "loss/generator": g_loss}
         state = state.replace(

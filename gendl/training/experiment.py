@@ -3,6 +3,7 @@ train step. `gendl.main` and `gendl.bench` both use it, so the benchmark times t
 step that training runs."""
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -28,16 +29,23 @@ class Experiment:
     objective: object
     optimizers: dict
     batches: sampler_lib.BatchIterator
-    train_step: object  # jitted (state, batch) -> (state, metrics vector); donates state
+    # phase -> jitted (state, frozen, batch) -> (state, metrics vector); donates state.
+    # Built on first use of the phase (see `jitted_step`).
+    make_step: object
     sample: object  # jitted (variables, noise) -> images in [0, 1]
-    # Names of the train step's metrics vector entries; filled when the step is traced.
-    metric_names: list = dataclasses.field(default_factory=list)
     # The TrainState's shardings on the mesh (gendl.parallel.mesh.state_shardings).
     state_sharding: object = None
+    # {network: params} of the objective's frozen networks, replicated on the mesh.
+    frozen: dict = dataclasses.field(default_factory=dict)
+    # Per phase: the names of its metrics vector's entries, filled when its step is traced.
+    phase_metric_names: dict = dataclasses.field(default_factory=dict)
+    _steps: dict = dataclasses.field(default_factory=dict)
+    _last_phase: str = ""
 
     @property
-    def ema_decay(self) -> float:
-        return _ema_decay(self.config)
+    def ema_decay(self):
+        """A float (0: no EMA) or a function of the step (config.ema.half_life_images)."""
+        return state_lib.ema_decay(self.config.get("ema"), self.config.batch_size)
 
     @property
     def batches_per_step(self) -> int:
@@ -45,6 +53,38 @@ class Experiment:
 
     def key(self, stream: int):
         return jax.random.fold_in(jax.random.key(self.config.seed), stream)
+
+    def phase(self, step: int) -> str:
+        """The phase of train step `step`, checked against the objective's phases."""
+        phase = self.objective.phase(int(step))
+        if phase not in self.objective.phases():
+            raise ValueError(
+                f"{type(self.objective).__name__}.phase({step}) returned {phase!r}, not one "
+                f"of its phases {self.objective.phases()}."
+            )
+        return phase
+
+    def jitted_step(self, phase: str):
+        """The compiled train step of `phase`: (state, frozen, batch) -> (state, metrics)."""
+        if phase not in self._steps:
+            self._steps[phase] = self.make_step(phase)
+        return self._steps[phase]
+
+    def train_step(self, state, batch, step: int | None = None):
+        """Runs train step `step` (default: read from the state, a device sync) in its
+        phase; returns (state, metrics vector) named by `metric_names_of(phase)`."""
+        phase = self.phase(int(state.step) if step is None else step)
+        out = self.jitted_step(phase)(state, self.frozen, batch)
+        self._last_phase = phase
+        return out
+
+    def metric_names_of(self, phase: str) -> list:
+        return self.phase_metric_names[phase]
+
+    @property
+    def metric_names(self) -> list:
+        """The metric names of the most recent `train_step`'s phase."""
+        return self.phase_metric_names[self._last_phase]
 
     def init_state(self) -> state_lib.TrainState:
         init = jax.jit(
@@ -102,11 +142,6 @@ def _compiler_options(mesh):
     return _CPU_OPTIONS
 
 
-def _ema_decay(config) -> float:
-    # Configs saved before config.ema existed (config.json of older runs) have no EMA.
-    return float(config.ema.decay) if "ema" in config else 0.0
-
-
 def build(config, mesh=None) -> Experiment:
     fsdp = config.get("parallel", {}).get("fsdp", 1)
     mesh = mesh_lib.make_mesh(fsdp=fsdp) if mesh is None else mesh
@@ -145,12 +180,13 @@ def build(config, mesh=None) -> Experiment:
     objective = objectives.build(config, networks, image_shape)
     optimizers = state_lib.make_optimizers(config.optimizer, sorted(networks), config.total_steps)
     train_key = jax.random.fold_in(jax.random.key(config.seed), _TRAIN)
-    ema_decay = _ema_decay(config)
+    ema_decay = state_lib.ema_decay(config.get("ema"), config.batch_size)
 
     data_key = jax.random.fold_in(jax.random.key(config.seed), _DATA)
     binarize = config.data.get("binarize", "")
+    phase_metric_names = {}
 
-    def train_step(state, batch):
+    def train_step(phase, state, frozen, batch):
         key = jax.random.fold_in(data_key, state.step)
         batch = dict(
             batch, image=transforms.prepare_images(batch["image"], binarize=binarize, key=key)
@@ -160,14 +196,17 @@ def build(config, mesh=None) -> Experiment:
                 batch["labelled_image"], binarize=binarize, key=jax.random.fold_in(key, 1)
             )
         rng = jax.random.fold_in(train_key, state.step)
+        ctx = base.StepContext(
+            optimizers=state_lib.at_step(optimizers, state.step), phase=phase, frozen=frozen
+        )
         with base.loss_scaling(loss_scale):  # float16: see base.value_and_grad
-            new, metrics = objective.update(state, optimizers, batch, rng)
-        new = state_lib.update_ema(new.replace(step=state.step + 1), ema_decay)
+            new, metrics = objective.update(state, ctx, batch, rng)
+        decay = ema_decay(state.step) if callable(ema_decay) else ema_decay
+        new = state_lib.update_ema(new.replace(step=state.step + 1), decay)
         # One vector instead of a dict of scalars: the host fetches one array per step.
-        metric_names[:] = sorted(metrics)
-        return new, jnp.stack([jnp.asarray(metrics[k], jnp.float32) for k in metric_names])
+        names = phase_metric_names[phase] = sorted(metrics)
+        return new, jnp.stack([jnp.asarray(metrics[k], jnp.float32) for k in names])
 
-    metric_names = []
     loss_scale = config_lib.loss_scale(config.model)
     rep = mesh_lib.replicated(mesh)
     # Replicated, or split over the fsdp axis (config.parallel.fsdp); one rule for every leaf.
@@ -177,13 +216,21 @@ def build(config, mesh=None) -> Experiment:
             lambda: state_lib.init_state(objective, optimizers, jax.random.key(0), ema_decay)
         ),
     )
-    step_fn = jax.jit(
-        train_step,
-        in_shardings=(state_sharding, mesh_lib.batch_sharding(mesh, batch_dim=1)),
-        out_shardings=(state_sharding, rep),
-        donate_argnums=(0,),
-        compiler_options=_compiler_options(mesh),
+    # Pretrained networks the objective uses: loaded once, replicated, never trained or saved.
+    frozen = jax.device_put(
+        {name: load() for name, load in objective.frozen_networks().items()}, rep
     )
+    options = _compiler_options(mesh)
+
+    def make_step(phase):
+        return jax.jit(
+            functools.partial(train_step, phase),
+            in_shardings=(state_sharding, rep, mesh_lib.batch_sharding(mesh, batch_dim=1)),
+            out_shardings=(state_sharding, rep),
+            donate_argnums=(0,),
+            compiler_options=options,
+        )
+
     sample_fn = jax.jit(objective.sample, out_shardings=rep)
     return Experiment(
         config,
@@ -191,8 +238,9 @@ def build(config, mesh=None) -> Experiment:
         objective,
         optimizers,
         batches,
-        step_fn,
+        make_step,
         sample_fn,
-        metric_names,
         state_sharding,
+        frozen,
+        phase_metric_names,
     )

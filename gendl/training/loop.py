@@ -21,7 +21,7 @@ from gendl.monitoring import images as images_lib
 from gendl.monitoring import metrics as metrics_lib
 from gendl.monitoring import progress as progress_lib
 from gendl.training import experiment as experiment_lib
-from gendl.training import preemption
+from gendl.training import init_from, preemption
 
 
 class NonFiniteLossError(RuntimeError):
@@ -64,16 +64,16 @@ def _diff(old, new, prefix=""):
 class _MetricWindow:
     """Holds the device metrics of recent steps; fetching them is the only host sync.
 
-    A train step returns its scalars stacked in one float32 vector (names in
-    `Experiment.metric_names`), so a fetch copies one small array per step, not one per scalar.
+    A train step returns its scalars stacked in one float32 vector, so a fetch copies one
+    small array per step, not one per scalar. Each step keeps the names of its own phase's
+    vector (`Experiment.metric_names_of`): phases may log different metrics.
     """
 
-    def __init__(self, names):
-        self.names = names
-        self.pending = []  # (step, device vector) not yet fetched
+    def __init__(self):
+        self.pending = []  # (step, names, device vector) not yet fetched
         self.fetched = []  # (step, host dict) since the last write
 
-    def add(self, step, metrics, max_in_flight=2):
+    def add(self, step, names, metrics, max_in_flight=2):
         """Records a dispatched step; waits while more than `max_in_flight` steps are queued.
 
         JAX dispatches asynchronously, so without this the host races ahead until the next
@@ -81,18 +81,17 @@ class _MetricWindow:
         minutes later, and the progress line's clock would measure dispatch, not training.
         Two steps in flight keep the device busy while the host prepares the next batch.
         """
-        self.pending.append((step, metrics))
+        self.pending.append((step, names, metrics))
         if len(self.pending) > max_in_flight:
-            jax.block_until_ready(self.pending[-1 - max_in_flight][1])
+            jax.block_until_ready(self.pending[-1 - max_in_flight][2])
 
     def fetch(self):
         """Copies pending metrics to the host; returns the first non-finite (step, name, value)
         and keeps only the steps before it, so the run-up to a divergence still gets logged."""
-        steps = [step for step, _ in self.pending]
-        host = jax.device_get([vector for _, vector in self.pending])
-        self.pending = []
-        for step, vector in zip(steps, host, strict=True):
-            values = dict(zip(self.names, np.asarray(vector, np.float64).tolist(), strict=True))
+        pending, self.pending = self.pending, []
+        host = jax.device_get([vector for _, _, vector in pending])
+        for (step, names, _), vector in zip(pending, host, strict=True):
+            values = dict(zip(names, np.asarray(vector, np.float64).tolist(), strict=True))
             for name, value in values.items():
                 if not math.isfinite(value):
                     return step, name, value
@@ -100,10 +99,12 @@ class _MetricWindow:
         return None
 
     def mean(self):
-        if not self.fetched:
-            return {}
-        keys = self.fetched[-1][1].keys()
-        return {k: float(np.mean([m[k] for _, m in self.fetched])) for k in keys}
+        """Each name's mean over the steps that logged it (a window may span two phases)."""
+        by_name = {}
+        for _, values in self.fetched:
+            for k, v in values.items():
+                by_name.setdefault(k, []).append(v)
+        return {k: float(np.mean(v)) for k, v in sorted(by_name.items())}
 
     def reset(self):
         self.fetched = []
@@ -151,10 +152,10 @@ def _train(config, workdir, preempt, timed_after, mesh):
         save_every_steps=config.checkpoint.every_steps,
         keep=config.checkpoint.keep,
     )
+    # Precedence: the workdir's own checkpoint, else config.init_from, else scratch.
     restored = ckpt.restore(exp.abstract_state())
     if restored is None:
-        state, start, last_good = exp.init_state(), 0, None
-        logging.info("Starting from scratch in %s", workdir)
+        state, start, last_good = _fresh_state(exp, config, workdir), 0, None
     else:
         state, meta, start = restored
         _check_data_position(exp, meta, start)
@@ -192,6 +193,25 @@ class _Evaluations:
         return scalars
 
 
+def _fresh_state(exp, config, workdir):
+    """The state at step 0: initialised, with networks from config.init_from if set."""
+    state = exp.init_state()
+    source = config.get("init_from", "")
+    if not source:
+        logging.info("Starting from scratch in %s", workdir)
+        return state
+    state, names, step = init_from.initialise(state, source, exp.state_sharding)
+    logging.info(
+        "Starting in %s from the networks %s of %s (its step %d); optimiser state and step "
+        "start fresh",
+        workdir,
+        ", ".join(names),
+        source,
+        step,
+    )
+    return state
+
+
 def _check_data_position(exp, meta, start):
     """The checkpoint's data position must be where this config would read at `start`."""
     next_batch = exp.batches.sampler.check_state(meta["data"])
@@ -211,7 +231,7 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
         config.total_steps, start, every_seconds=config.log.progress_every_seconds
     )
     noise = exp.sample_noise(config.log.num_samples)
-    window = _MetricWindow(exp.metric_names)
+    window = _MetricWindow()
     evals = _Evaluations(exp, config)
 
     def check_finite():
@@ -245,9 +265,10 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
             jax.block_until_ready(state)
             timer.update(start_step=step, start=time.perf_counter())
         batch = exp.batch(step)
-        state, metrics = exp.train_step(state, batch)
+        phase = exp.phase(step)
+        state, metrics = exp.jitted_step(phase)(state, exp.frozen, batch)
         step += 1
-        window.add(step, metrics)
+        window.add(step, exp.metric_names_of(phase), metrics)
 
         is_last = step == config.total_steps
         stop = preempt.reached(step)

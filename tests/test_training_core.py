@@ -1,0 +1,319 @@
+"""The training core's extension points: learning-rate schedules counted in train steps,
+parameter groups, the EMA half-life schedule, phases with their own compiled steps and
+metrics, objective state, frozen networks, init_from, and restoring the old state layout."""
+
+import json
+import os
+import sys
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from gendl import checkpointing, objectives
+from gendl.config import ConfigError
+from gendl.data import transforms
+from gendl.objectives import vae
+from gendl.training import experiment, init_from, loop
+from gendl.training import state as state_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "configs"))
+
+import vae as vae_config  # noqa: E402  (configs/vae.py)
+
+
+def opt_config(**kw):
+    base = dict(name="adam", learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-8, grad_clip_norm=0.0)
+    return ml_collections.ConfigDict({**base, **kw})
+
+
+# --- learning-rate schedules
+
+
+def test_constant_rate_stays_a_float():
+    assert state_lib.learning_rate(opt_config(), 100) == 0.1
+
+
+def test_linear_decay_by_hand():
+    cfg = opt_config(schedule="linear", decay_start=0.5, final_learning_rate=0.02)
+    lr = state_lib.learning_rate(cfg, 100)
+    # Constant to step 50, then linear from 0.1 to 0.02 at step 100.
+    for step, want in ((0, 0.1), (50, 0.1), (75, 0.06), (90, 0.036), (100, 0.02), (120, 0.02)):
+        np.testing.assert_allclose(float(lr(jnp.int32(step))), want, rtol=1e-6, err_msg=step)
+
+
+def test_warmup_multiplies_any_schedule():
+    constant = state_lib.learning_rate(opt_config(warmup_steps=10), 100)
+    for step, want in ((0, 0.0), (5, 0.05), (10, 0.1), (50, 0.1)):
+        np.testing.assert_allclose(float(constant(jnp.int32(step))), want, rtol=1e-6)
+    cosine = state_lib.learning_rate(opt_config(schedule="cosine", warmup_steps=10), 100)
+    # step 5: half warmed up, cosine at 5/100: 0.1 * 0.5 * (1 + cos(pi / 20)).
+    want = 0.5 * 0.1 * 0.5 * (1 + np.cos(np.pi / 20))
+    np.testing.assert_allclose(float(cosine(jnp.int32(5))), want, rtol=1e-6)
+    with pytest.raises(ConfigError, match="schedule"):
+        state_lib.learning_rate(opt_config(schedule="step"), 100)
+
+
+def test_schedule_counts_train_steps_not_updates():
+    # A network updated twice in one train step (a critic) gets the step's rate both times.
+    cfg = opt_config(schedule="linear", decay_start=0.0, final_learning_rate=0.0)
+    tx = state_lib.make_optimizer(cfg, total_steps=10)
+    params = {"w": jnp.array([1.0, -2.0])}
+    grads = [{"w": jnp.array([0.3, -0.1])}, {"w": jnp.array([-0.2, 0.4])}]
+    bound = state_lib.at_step({"n": tx}, jnp.int32(4))["n"]
+    plain = optax.adam(0.1 * (1 - 4 / 10), b1=0.9, b2=0.999, eps=1e-8)
+    ours, theirs = bound.init(params), plain.init(params)
+    for g in grads:
+        u, ours = bound.update(g, ours, params)
+        v, theirs = plain.update(g, theirs, params)
+        np.testing.assert_allclose(u["w"], v["w"], rtol=1e-6)
+
+
+# --- parameter groups
+
+
+def grouped(groups, **kw):
+    cfg = opt_config(**kw)
+    cfg.groups = groups
+    return state_lib.make_optimizers(cfg, ["generator"], total_steps=10)["generator"]
+
+
+PARAMS = {"mapping": {"w": jnp.array([1.0, 2.0])}, "synthesis": {"w": jnp.array([3.0, -1.0])}}
+GRADS = {"mapping": {"w": jnp.array([0.5, -0.25])}, "synthesis": {"w": jnp.array([0.1, 2.0])}}
+
+
+def test_group_multiplier_scales_the_first_adam_update_exactly():
+    tx = grouped({"map": dict(network="generator", pattern="^mapping/", lr_multiplier=0.01)})
+    # Compiled, as in a train step (op by op, optax's masking rounds Adam differently).
+    updates, _ = jax.jit(tx.update)(GRADS, tx.init(PARAMS), PARAMS)
+    plain = optax.adam(0.1, b1=0.9, b2=0.999, eps=1e-8)
+    want, _ = jax.jit(plain.update)(GRADS, plain.init(PARAMS), PARAMS)
+    np.testing.assert_array_equal(updates["mapping"]["w"], 0.01 * want["mapping"]["w"])
+    # Adam's first step is -lr * g / (|g| + eps) (float32's 1 - b2 is off by ~1e-5).
+    g = np.asarray(GRADS["mapping"]["w"], np.float64)
+    np.testing.assert_allclose(updates["mapping"]["w"], -0.001 * g / np.abs(g), rtol=2e-5)
+    np.testing.assert_array_equal(updates["synthesis"]["w"], want["synthesis"]["w"])
+
+
+def test_group_multiplier_with_a_schedule_and_clipping():
+    groups = {"map": dict(network="generator", pattern="mapping", lr_multiplier=0.5)}
+    tx = grouped(groups, schedule="cosine", grad_clip_norm=1.0)
+    bound = state_lib.at_step({"g": tx}, jnp.int32(0))["g"]
+    updates, _ = bound.update(GRADS, bound.init(PARAMS), PARAMS)
+    plain = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(0.1, eps=1e-8))
+    want, _ = plain.update(GRADS, plain.init(PARAMS), PARAMS)
+    np.testing.assert_allclose(updates["mapping"]["w"], 0.5 * want["mapping"]["w"], rtol=1e-6)
+
+
+def test_bad_groups_fail_clearly():
+    with pytest.raises(ConfigError, match="matches no parameter"):
+        tx = grouped({"x": dict(network="generator", pattern="^nothing")})
+        tx.init(PARAMS)
+    with pytest.raises(ConfigError, match="network"):
+        grouped({"x": dict(network="critic", pattern="w")})
+    with pytest.raises(ConfigError, match="exclusive"):
+        tx = grouped(
+            {
+                "a": dict(network="generator", pattern="w"),
+                "b": dict(network="generator", pattern="map"),
+            }
+        )
+        tx.init(PARAMS)
+
+
+def small_vae(fake_data, **kw):
+    c = vae_config.get_config("smoke")
+    c.batch_size, c.model.hidden, c.model.latent_dim = 8, (16,), 4
+    c.data.binarize = ""
+    c.data.manual_dir, c.data.data_dir = fake_data["manual_dir"], fake_data["data_dir"]
+    c.evals = {}
+    c.log.sample_every_steps = 1000
+    for k, v in kw.items():
+        c[k] = v
+    return c
+
+
+def test_frozen_group_stays_while_the_rest_trains(fake_data):
+    c = small_vae(fake_data)
+    c.optimizer.groups = {"enc": dict(network="vae", pattern="^encoder/", frozen=True)}
+    exp = experiment.build(c)
+    state = exp.init_state()
+    before = jax.device_get(state.params["vae"])
+    for step in range(2):
+        state, _ = exp.train_step(state, exp.batch(step), step)
+    after = jax.device_get(state.params["vae"])
+    for part, should_move in (("encoder", False), ("decoder", True)):
+        pairs = list(zip(*(jax.tree.leaves(p[part]) for p in (before, after)), strict=True))
+        assert [not np.array_equal(a, b) for a, b in pairs] == [should_move] * len(pairs), part
+
+
+# --- the EMA half-life schedule
+
+
+def test_ema_half_life_schedule_by_hand():
+    ema = ml_collections.ConfigDict(dict(decay=0.0, half_life_images=100.0, rampup=0.05))
+    decay = state_lib.ema_decay(ema, batch_size=4)
+    # nimg = 4 * step; half-life min(100, 0.05 * nimg); decay = 0.5 ** (4 / half-life).
+    for step, want in ((0, 0.0), (10, 0.5**2), (100, 0.5 ** (4 / 20)), (1000, 0.5 ** (4 / 100))):
+        np.testing.assert_allclose(float(decay(jnp.int32(step))), want, rtol=1e-6, err_msg=step)
+    ema.rampup = 0.0
+    no_rampup = state_lib.ema_decay(ema, batch_size=4)
+    np.testing.assert_allclose(float(no_rampup(jnp.int32(0))), 0.5 ** (4 / 100), rtol=1e-6)
+    assert state_lib.ema_decay(ml_collections.ConfigDict(dict(decay=0.9)), 4) == 0.9
+
+
+# --- phases, objective state, frozen networks
+
+
+def teacher_params():
+    """A 'pretrained' network's params: a fixed linear read-out of the image."""
+    return {"w": np.linspace(-1, 1, 28 * 28 * 1).astype(np.float32)}
+
+
+class TwoPhaseVae(vae.Vae):
+    """A VAE pretrained for 3 steps, then fine-tuned with a frozen teacher's read-out logged
+    and its fine-tuning steps counted in the objective's own state."""
+
+    def phases(self):
+        return ("pretrain", "finetune")
+
+    def phase(self, step):
+        return "pretrain" if step < 3 else "finetune"
+
+    def init_objective_state(self, rng):
+        return {"finetune_steps": jnp.zeros((), jnp.int32)}
+
+    def frozen_networks(self):
+        return {"teacher": teacher_params}
+
+    def update(self, state, ctx, batch, rng):
+        new, metrics = super().update(state, ctx, batch, rng)
+        if ctx.phase == "pretrain":
+            return new, metrics
+        x = batch["image"][0].reshape(batch["image"].shape[1], -1)
+        count = state.objective_state["finetune_steps"] + 1
+        return new.replace(objective_state={"finetune_steps": count}), {
+            **metrics,
+            "finetune/teacher": jnp.mean(x @ ctx.frozen["teacher"]["w"]),
+            "finetune/steps": count.astype(jnp.float32),
+        }
+
+
+@pytest.fixture
+def two_phase(monkeypatch):
+    monkeypatch.setitem(objectives.REGISTRY, "two_phase_vae", TwoPhaseVae)
+
+
+def two_phase_config(fake_data, total_steps):
+    c = small_vae(fake_data, total_steps=total_steps)
+    c.objective.name = "two_phase_vae"
+    c.log.every_steps = 2
+    c.checkpoint.every_steps = 2
+    return c
+
+
+def test_each_phase_has_its_step_and_metrics_and_frozen_network_is_used(fake_data, two_phase):
+    exp = experiment.build(two_phase_config(fake_data, 6))
+    assert exp.frozen["teacher"]["w"].sharding.is_fully_replicated
+    state = exp.init_state()
+    for step in range(4):
+        batch = exp.batch(step)
+        state, metrics = exp.train_step(state, batch, step)
+    names = exp.metric_names_of("finetune")
+    assert "finetune/teacher" in names and "finetune/teacher" not in exp.metric_names_of("pretrain")
+    values = dict(zip(names, np.asarray(metrics).tolist(), strict=True))
+    x = np.asarray(transforms.prepare_images(batch["image"][0], binarize=""))
+    want = np.mean(x.reshape(len(x), -1) @ teacher_params()["w"])
+    np.testing.assert_allclose(values["finetune/teacher"], want, rtol=1e-5)
+    assert int(state.objective_state["finetune_steps"]) == 1
+    np.testing.assert_array_equal(jax.device_get(exp.frozen["teacher"]["w"]), teacher_params()["w"])
+
+
+def read_metrics(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return {row["step"]: row for row in map(json.loads, f)}
+
+
+def test_two_phase_run_resumes_bitwise_and_logs_each_phase(fake_data, tmp_path, two_phase):
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    loop.train(two_phase_config(fake_data, 6), straight)
+    loop.train(two_phase_config(fake_data, 5), stopped)  # stops inside the second phase
+    loop.train(two_phase_config(fake_data, 6), stopped)
+    a, _ = checkpointing.read_tree(os.path.join(straight, "checkpoints"))
+    b, step = checkpointing.read_tree(os.path.join(stopped, "checkpoints"))
+    assert step == 6 and int(b["objective_state"]["finetune_steps"]) == 3
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    # Frozen networks are arguments of the step, never part of the checkpoint.
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(b)[0]]
+    assert not any("teacher" in p for p in paths)
+    rows = read_metrics(straight)
+    assert "finetune/teacher" not in rows[2]
+    # Steps 3 (pretrain) and 4 (finetune) share a window: each name over the steps that have it.
+    assert rows[4]["finetune/steps"] == 1.0 and rows[6]["finetune/steps"] == 2.5
+    assert read_metrics(stopped)[6]["finetune/steps"] == 3.0
+
+
+# --- init_from
+
+
+def test_init_from_copies_matching_networks_and_checks_shapes(fake_data, tmp_path):
+    source = str(tmp_path / "source")
+    loop.train(small_vae(fake_data, total_steps=2), source)
+    theirs, _ = checkpointing.read_tree(os.path.join(source, "checkpoints"))
+    exp = experiment.build(small_vae(fake_data))
+    state, names, step = init_from.initialise(exp.init_state(), source, exp.state_sharding)
+    assert (names, step, int(state.step)) == (["vae"], 2, 0)
+    for x, y in zip(jax.tree.leaves(theirs["params"]), jax.tree.leaves(state.params), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert int(jax.tree.leaves(state.opt_state)[0]) == 0  # the optimiser starts fresh
+
+    c = small_vae(fake_data)
+    c.model.hidden = (400,)
+    wider = experiment.build(c)
+    with pytest.raises(
+        ConfigError, match=r"decoder/hidden0/kernel is \(4, 400\) float32 here but \(4, 16\)"
+    ):
+        init_from.initialise(wider.init_state(), source, wider.state_sharding)
+    with pytest.raises(ConfigError, match="not a directory"):
+        init_from.initialise(exp.init_state(), str(tmp_path / "nowhere"), exp.state_sharding)
+
+
+def test_own_checkpoint_wins_over_init_from(fake_data, tmp_path):
+    source, run = str(tmp_path / "source"), str(tmp_path / "run")
+    loop.train(small_vae(fake_data, total_steps=1), source)
+    loop.train(small_vae(fake_data, total_steps=1, init_from=source), run)
+    # Resuming reads the own checkpoint; the (now missing) source is not needed any more.
+    os.rename(source, source + ".gone")
+    assert loop.train(small_vae(fake_data, total_steps=2, init_from=source), run)["step"] == 2
+
+
+# --- checkpoints of the state layout before objective_state
+
+
+@flax.struct.dataclass
+class OldTrainState:
+    step: jax.Array
+    params: dict
+    opt_state: dict
+    model_state: dict = flax.struct.field(default_factory=dict)
+    ema: dict = flax.struct.field(default_factory=dict)
+
+
+def test_checkpoint_without_objective_state_restores(tmp_path):
+    params = {"n": {"w": jnp.arange(3.0)}}
+    old = OldTrainState(step=jnp.int32(3), params=params, opt_state={"n": {}})
+    with checkpointing.Checkpointer(tmp_path, save_every_steps=1, keep=1) as ckpt:
+        ckpt.save(3, old, {"data": 1}, force=True)
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    new = state_lib.TrainState(step=jnp.int32(0), params=params, opt_state={"n": {}})
+    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), new)
+    with checkpointing.Checkpointer(tmp_path, save_every_steps=1, keep=1) as ckpt:
+        state, meta, step = ckpt.restore(abstract)
+    assert (step, meta, state.objective_state) == (3, {"data": 1}, {})
+    np.testing.assert_array_equal(state.params["n"]["w"], [0.0, 1.0, 2.0])

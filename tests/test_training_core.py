@@ -57,6 +57,8 @@ def test_warmup_multiplies_any_schedule():
     np.testing.assert_allclose(float(cosine(jnp.int32(5))), want, rtol=1e-6)
     with pytest.raises(ConfigError, match="schedule"):
         state_lib.learning_rate(opt_config(schedule="step"), 100)
+    with pytest.raises(ConfigError, match="decay_start"):
+        state_lib.learning_rate(opt_config(schedule="linear", decay_start=50), 100)
 
 
 def test_schedule_counts_train_steps_not_updates():
@@ -232,6 +234,15 @@ def test_each_phase_has_its_step_and_metrics_and_frozen_network_is_used(fake_dat
     np.testing.assert_allclose(values["finetune/teacher"], want, rtol=1e-5)
     assert int(state.objective_state["finetune_steps"]) == 1
     np.testing.assert_array_equal(jax.device_get(exp.frozen["teacher"]["w"]), teacher_params()["w"])
+
+
+def test_a_phase_outside_the_declared_ones_fails_clearly(fake_data, two_phase, monkeypatch):
+    exp = experiment.build(two_phase_config(fake_data, 6))
+    # Lazy regularisation's kind of schedule: a phase by step % k.
+    monkeypatch.setattr(exp.objective, "phase", lambda step: ("pretrain", "reg")[step % 2])
+    assert exp.phase(0) == "pretrain"
+    with pytest.raises(ValueError, match="'reg', not one of its phases"):
+        exp.phase(1)
 
 
 def read_metrics(workdir):

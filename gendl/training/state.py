@@ -79,7 +79,13 @@ def learning_rate(cfg, total_steps: int):
         alpha = cfg.get("final_learning_rate", 0.0) / lr
         base = optax.cosine_decay_schedule(lr, max(total_steps, 1), alpha=alpha)
     elif schedule == "linear":
-        start = int(round(cfg.get("decay_start", 0.5) * total_steps))
+        fraction = cfg.get("decay_start", 0.5)
+        if not 0.0 <= fraction <= 1.0:
+            raise ConfigError(
+                f"config.optimizer.decay_start={fraction} must be a fraction of the run in "
+                "[0, 1] (0.5: decay over the second half)."
+            )
+        start = int(round(fraction * total_steps))
         base = optax.linear_schedule(
             lr, cfg.get("final_learning_rate", 0.0), max(total_steps - start, 1), start
         )

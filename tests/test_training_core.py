@@ -24,6 +24,7 @@ from gendl.training import state as state_lib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "configs"))
 
+import gan as gan_config  # noqa: E402  (configs/gan.py)
 import vae as vae_config  # noqa: E402  (configs/vae.py)
 
 
@@ -169,6 +170,29 @@ def test_ema_half_life_schedule_by_hand():
     assert state_lib.ema_decay(ml_collections.ConfigDict(dict(decay=0.9)), 4) == 0.9
 
 
+def test_ema_schedule_runs_inside_the_step(fake_data):
+    c = gan_config.get_config("smoke")
+    c.batch_size, c.model.g_hidden, c.model.d_hidden, c.model.z_dim = 8, (8,), (8,), 4
+    c.data.manual_dir, c.data.data_dir = fake_data["manual_dir"], fake_data["data_dir"]
+    c.ema.half_life_images, c.ema.rampup = 1000.0, 0.5
+    exp = experiment.build(c)
+    state = exp.init_state()
+    state, _ = exp.train_step(state, exp.batch(0), 0)
+    # Step 0 has seen no images: half-life 0, decay 0, the average is the parameters.
+    g1, e1 = (jax.device_get(t["generator"]) for t in (state.params, state.ema))
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(e1), strict=True):
+        np.testing.assert_array_equal(a, b)
+    state, _ = exp.train_step(state, exp.batch(1), 1)
+    # Step 1: half-life min(1000, 8 * 0.5) = 4 images, decay 0.5 ** (8 / 4).
+    g2, e2 = (jax.device_get(t["generator"]) for t in (state.params, state.ema))
+    want = jax.tree.map(lambda e, p: 0.25 * e + 0.75 * p, e1, g2)
+    for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(e2), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    c.ema.decay = 0.9
+    with pytest.raises(ConfigError, match="set one of them to 0"):
+        experiment.build(c)
+
+
 # --- phases, objective state, frozen networks
 
 
@@ -293,6 +317,45 @@ def test_init_from_copies_matching_networks_and_checks_shapes(fake_data, tmp_pat
         init_from.initialise(wider.init_state(), source, wider.state_sharding)
     with pytest.raises(ConfigError, match="not a directory"):
         init_from.initialise(exp.init_state(), str(tmp_path / "nowhere"), exp.state_sharding)
+
+
+def test_init_from_takes_model_state_and_averages_of_shared_networks(tmp_path):
+    def arrays(*values):
+        return {"w": jnp.asarray(values, jnp.float32)}
+
+    theirs = state_lib.TrainState(
+        step=jnp.int32(7),
+        params={"generator": arrays(1, 2), "discriminator": arrays(3)},
+        opt_state={},
+        model_state={"generator": {"batch_stats": arrays(4, 4)}},
+        ema={"generator": arrays(5, 6)},
+    )
+    with checkpointing.Checkpointer(tmp_path / "checkpoints", save_every_steps=1, keep=1) as c:
+        c.save(7, theirs, {}, force=True)
+    ours = state_lib.TrainState(
+        step=jnp.int32(0),
+        params={"generator": arrays(0, 0), "critic": arrays(0)},
+        opt_state={},
+        model_state={"generator": {"batch_stats": arrays(0, 0)}},
+        ema={"generator": arrays(0, 0)},
+    )
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    state, names, step = init_from.initialise(ours, str(tmp_path), device)
+    assert (names, step) == (["generator"], 7)
+    got = jax.device_get(state)
+    np.testing.assert_array_equal(got.params["generator"]["w"], [1, 2])
+    np.testing.assert_array_equal(got.params["critic"]["w"], [0])  # not in that run: as is
+    np.testing.assert_array_equal(got.model_state["generator"]["batch_stats"]["w"], [4, 4])
+    np.testing.assert_array_equal(got.ema["generator"]["w"], [5, 6])
+    # A run without an EMA: this run's average starts at the copied parameters.
+    no_ema = theirs.replace(ema={}, step=jnp.int32(8))
+    with checkpointing.Checkpointer(tmp_path / "checkpoints", save_every_steps=1, keep=1) as c:
+        c.save(8, no_ema, {}, force=True)
+    state, _, _ = init_from.initialise(ours, str(tmp_path), device)
+    np.testing.assert_array_equal(jax.device_get(state.ema["generator"]["w"]), [1, 2])
+    lonely = ours.replace(params={"critic": arrays(0)}, model_state={}, ema={})
+    with pytest.raises(ConfigError, match="share no name"):
+        init_from.initialise(lonely, str(tmp_path), device)
 
 
 def test_own_checkpoint_wins_over_init_from(fake_data, tmp_path):

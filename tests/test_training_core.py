@@ -4,6 +4,7 @@ metrics, objective state, frozen networks, init_from, and restoring the old stat
 
 import json
 import os
+import subprocess
 import sys
 
 import flax.struct
@@ -212,7 +213,8 @@ class TwoPhaseVae(vae.Vae):
         return "pretrain" if step < 3 else "finetune"
 
     def init_objective_state(self, rng):
-        return {"finetune_steps": jnp.zeros((), jnp.int32)}
+        # A (784,) running mean of the fine-tuning images: large enough to be split by FSDP.
+        return {"finetune_steps": jnp.zeros((), jnp.int32), "pixel_mean": jnp.zeros(784)}
 
     def frozen_networks(self):
         return {"teacher": teacher_params}
@@ -223,7 +225,8 @@ class TwoPhaseVae(vae.Vae):
             return new, metrics
         x = batch["image"][0].reshape(batch["image"].shape[1], -1)
         count = state.objective_state["finetune_steps"] + 1
-        return new.replace(objective_state={"finetune_steps": count}), {
+        mean = 0.9 * state.objective_state["pixel_mean"] + 0.1 * jnp.mean(x, 0)
+        return new.replace(objective_state={"finetune_steps": count, "pixel_mean": mean}), {
             **metrics,
             "finetune/teacher": jnp.mean(x @ ctx.frozen["teacher"]["w"]),
             "finetune/steps": count.astype(jnp.float32),
@@ -269,6 +272,45 @@ def test_a_phase_outside_the_declared_ones_fails_clearly(fake_data, two_phase, m
         exp.phase(1)
 
 
+def test_objective_state_and_frozen_networks_on_eight_devices(fake_data):
+    script = f"""
+import json, sys
+sys.path.insert(0, "tests")
+import jax, numpy as np
+import test_training_core as t
+from gendl import objectives
+from gendl.training import experiment
+objectives.REGISTRY["two_phase_vae"] = t.TwoPhaseVae
+out = {{}}
+for fsdp in (1, 4):
+    c = t.two_phase_config({fake_data!r}, 5)
+    c.batch_size, c.parallel.fsdp = 16, fsdp
+    exp = experiment.build(c)
+    state = exp.init_state()
+    for step in range(5):
+        state, m = exp.train_step(state, exp.batch(step), step)
+    mean = state.objective_state["pixel_mean"]
+    out[fsdp] = dict(
+        spec=str(mean.sharding.spec), mean=np.asarray(mean).tolist(),
+        steps=int(state.objective_state["finetune_steps"]),
+        teacher_replicated=exp.frozen["teacher"]["w"].sharding.is_fully_replicated)
+print(json.dumps(out))
+"""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    rep, fsdp = out["1"], out["4"]
+    assert "fsdp" in fsdp["spec"] and "fsdp" not in rep["spec"]
+    assert rep["steps"] == fsdp["steps"] == 2
+    assert rep["teacher_replicated"] and fsdp["teacher_replicated"]
+    np.testing.assert_allclose(fsdp["mean"], rep["mean"], rtol=1e-6, atol=1e-7)
+    assert max(rep["mean"]) > 0
+
+
 def read_metrics(workdir):
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         return {row["step"]: row for row in map(json.loads, f)}
@@ -282,6 +324,7 @@ def test_two_phase_run_resumes_bitwise_and_logs_each_phase(fake_data, tmp_path, 
     a, _ = checkpointing.read_tree(os.path.join(straight, "checkpoints"))
     b, step = checkpointing.read_tree(os.path.join(stopped, "checkpoints"))
     assert step == 6 and int(b["objective_state"]["finetune_steps"]) == 3
+    assert np.any(b["objective_state"]["pixel_mean"] > 0)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
     # Frozen networks are arguments of the step, never part of the checkpoint.

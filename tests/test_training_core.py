@@ -34,6 +34,10 @@ def opt_config(**kw):
     return ml_collections.ConfigDict({**base, **kw})
 
 
+PARAMS = {"mapping": {"w": jnp.array([1.0, 2.0])}, "synthesis": {"w": jnp.array([3.0, -1.0])}}
+GRADS = {"mapping": {"w": jnp.array([0.5, -0.25])}, "synthesis": {"w": jnp.array([0.1, 2.0])}}
+
+
 # --- learning-rate schedules
 
 
@@ -63,6 +67,23 @@ def test_warmup_multiplies_any_schedule():
         state_lib.learning_rate(opt_config(schedule="linear", decay_start=50), 100)
 
 
+@pytest.mark.parametrize("name", ["adam", "rmsprop"])
+def test_cosine_keeps_optax_state_layout_and_values(name):
+    # Checkpoints of cosine runs from before keep restoring, and train as they did.
+    cfg = opt_config(name=name, schedule="cosine", final_learning_rate=0.01)
+    ours = state_lib.make_optimizer(cfg, total_steps=10)
+    lr = optax.cosine_decay_schedule(0.1, 10, alpha=0.1)
+    old = optax.adam(lr, eps=1e-8) if name == "adam" else optax.rmsprop(lr, decay=0.99, eps=1e-8)
+    params, grads = PARAMS, GRADS
+    assert jax.tree.structure(ours.init(params)) == jax.tree.structure(old.init(params))
+    bound = state_lib.at_step({"n": ours}, jnp.int32(0))["n"]
+    a, b = ours.init(params), old.init(params)
+    u, a = jax.jit(bound.update)(grads, a, params)
+    v, b = jax.jit(old.update)(grads, b, params)
+    for x, y in zip(jax.tree.leaves((u, a)), jax.tree.leaves((v, b)), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_schedule_counts_train_steps_not_updates():
     # A network updated twice in one train step (a critic) gets the step's rate both times.
     cfg = opt_config(schedule="linear", decay_start=0.0, final_learning_rate=0.0)
@@ -85,10 +106,6 @@ def grouped(groups, **kw):
     cfg = opt_config(**kw)
     cfg.groups = groups
     return state_lib.make_optimizers(cfg, ["generator"], total_steps=10)["generator"]
-
-
-PARAMS = {"mapping": {"w": jnp.array([1.0, 2.0])}, "synthesis": {"w": jnp.array([3.0, -1.0])}}
-GRADS = {"mapping": {"w": jnp.array([0.5, -0.25])}, "synthesis": {"w": jnp.array([0.1, 2.0])}}
 
 
 def test_group_multiplier_scales_the_first_adam_update_exactly():

@@ -442,6 +442,7 @@ def read_tree(directory: epath.PathLike) -> tuple[dict, int]:
         **{_STATE: ocp.StandardCheckpointHandler(), _META: ocp.JsonCheckpointHandler()}
     )
     options = ocp.CheckpointManagerOptions(read_only=True, create=False)
+    manager = None
     try:
         manager = ocp.CheckpointManager(directory, options=options, handler_registry=registry)
         step = manager.latest_step()
@@ -462,7 +463,9 @@ def read_tree(directory: epath.PathLike) -> tuple[dict, int]:
             "Point at a run's workdir (or its checkpoints folder) that holds a finished "
             "checkpoint."
         ) from None
-    manager.close()
+    finally:
+        if manager is not None:
+            manager.close()
     return jax.device_get(state), int(step)
 
 

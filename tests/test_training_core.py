@@ -367,6 +367,12 @@ def test_init_from_copies_matching_networks_and_checks_shapes(fake_data, tmp_pat
     for x, y in zip(jax.tree.leaves(theirs["params"]), jax.tree.leaves(state.params), strict=True):
         np.testing.assert_array_equal(x, y)
     assert int(jax.tree.leaves(state.opt_state)[0]) == 0  # the optimiser starts fresh
+    # The same reading serves as a loader of a frozen network.
+    loaded = init_from.network_params(source, "vae")
+    for x, y in zip(jax.tree.leaves(theirs["params"]), jax.tree.leaves(loaded), strict=True):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ConfigError, match="no network 'features'; it has vae"):
+        init_from.network_params(source, "features")
 
     c = small_vae(fake_data)
     c.model.hidden = (400,)

@@ -96,7 +96,21 @@ def test_gan_networks_compute_in_the_given_dtype_with_float32_params(variant):
 def test_dcgan_rejects_other_image_sizes():
     cfg = ml_collections.ConfigDict(VARIANTS["dcgan"])
     with pytest.raises(ConfigError, match="28"):
-        models.build(cfg, DataSpec.of_images((64, 64, 3)))
+        models.build(cfg, DataSpec.of_images((48, 48, 3)))
+
+
+def test_dcgan_64_has_the_papers_four_stride_2_layers():
+    cfg = ml_collections.ConfigDict(VARIANTS["dcgan"])
+    nets = models.build(cfg, DataSpec.of_images((64, 64, 3)))
+    x, out, g_vars, d_vars = _run(nets, jnp.zeros((2, 8)), None, train=True)
+    chex.assert_shape(x, (2, 64, 64, 3))
+    chex.assert_shape(out, (2,))
+    assert sorted(k for k in g_vars["params"] if k.startswith("up") and "_" not in k) == [
+        f"up{i}" for i in range(1, 5)
+    ]
+    assert sorted(k for k in d_vars["params"] if k.startswith("down") and "_" not in k) == [
+        f"down{i}" for i in range(1, 5)
+    ]
 
 
 class _Dense(nn.Module):

@@ -1,6 +1,7 @@
 """The data layer's sources, ops and streams (gendl.data.sources, ops, pipeline), on tiny
 image folders written by the tests."""
 
+import json
 import os
 
 import ml_collections
@@ -303,17 +304,6 @@ def _emoji_config(manual_dir):
     return c
 
 
-def test_emoji_dcgan_smoke_trains_from_a_fake_emoji_folder(tmp_path):
-    for i in range(10):
-        rgba = _pattern(64, 64, 4, i)
-        _write(tmp_path / "emoji" / "twitter" / f"{i:04x}.png", rgba)
-    c = _emoji_config(tmp_path)
-    c.data.test_fraction = 0.0
-    result = loop.train(c, str(tmp_path / "run"))
-    assert result["step"] == 2
-    assert os.path.exists(tmp_path / "run" / "samples" / "samples_00000002.png")
-
-
 def test_emoji_dcgan_reads_the_real_folder():
     manual_dir = os.environ.get("GENDL_MANUAL_DIR")
     if not manual_dir or not os.path.isdir(os.path.join(manual_dir, "emoji", "twitter")):
@@ -323,3 +313,39 @@ def test_emoji_dcgan_reads_the_real_folder():
     assert 2900 < spec.num_examples < 3300  # ~90% of 3,433
     batch = batches.get(0)
     assert batch["image"].shape == (1, 4, 64, 64, 3) and batch["image"].dtype == np.uint8
+
+
+def test_emoji_dcgan_smoke_trains_with_an_extra_stream_and_resumes_it(tmp_path):
+    # The emoji smoke variant through gendl.training.loop.train on a fake emoji folder, with
+    # the other style as an extra stream (one run compiles for both checks).
+    for i in range(10):
+        _write(tmp_path / "emoji" / "twitter" / f"{i:04x}.png", _pattern(64, 64, 4, i))
+        if i < 6:
+            _write(tmp_path / "emoji" / "google" / f"{i:04x}.png", _pattern(64, 64, 4, 50 + i))
+    c = _emoji_config(tmp_path)
+    c.data.test_fraction = 0.0
+    c.data.streams.b = ml_collections.ConfigDict(dict(path="{manual_dir}/emoji/google"))
+    workdir = str(tmp_path / "run")
+    assert loop.train(c, workdir)["step"] == 2
+    assert os.path.exists(os.path.join(workdir, "samples", "samples_00000002.png"))
+    with open(os.path.join(workdir, "checkpoints", "2", "meta", "metadata")) as f:
+        meta = json.load(f)
+    assert meta["streams"]["b"]["num_examples"] == 6 and meta["streams"]["b"]["next_batch"] == 2
+    c.total_steps = 3
+    assert loop.train(c, workdir)["step"] == 3  # resumed at step 2, both streams checked
+    del c.data.streams["b"]
+    with pytest.raises(DataError, match="extra data streams"):
+        loop.train(c, workdir)
+
+
+def test_eval_data_is_the_test_split_of_a_stream(tmp_path):
+    for i in range(40):
+        _write(tmp_path / "A" / f"img_{i:04d}.png", _pattern(2, 2, 3, i))
+        _write(tmp_path / "B" / f"img_{i:04d}.png", _pattern(2, 2, 3, i))
+    c = _data_config(source="folder", path=str(tmp_path / "A"))
+    c.data.streams.b = ml_collections.ConfigDict(dict(path=str(tmp_path / "B")))
+    main, b = pipeline.build_eval_data(c, "test"), pipeline.build_eval_data(c, "test", "b")
+    # img_0004, 0005, 0009, 0013, 0015, 0026 are in the 10% test split (see the hash test).
+    assert main.keys == b.keys == [f"img_{i:04d}" for i in (4, 5, 9, 13, 15, 26)]
+    with pytest.raises(ConfigError, match="no data stream 'c'"):
+        pipeline.build_eval_data(c, "test", "c")

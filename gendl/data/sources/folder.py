@@ -73,26 +73,11 @@ class FolderSource:
                 "side_by_side cuts the images of ONE folder into parts; it was given "
                 f"{len(folders)} folders. Configure one folder (config.data.path)."
             )
-        roots = {name: pathlib.Path(path).expanduser() for name, path in folders.items()}
-        for root in roots.values():
-            _check_folder(root)
-        own_split = all((root / split).is_dir() for root in roots.values())
-        if own_split:
-            roots = {name: root / split for name, root in roots.items()}
-        elif split not in SPLITS:
-            raise DataError(
-                f"Unknown split {split!r} of the image folder(s) {_listed(roots)}: they have no "
-                f"sub-folder {split!r}, and the hash split only knows {SPLITS}. Use one of those."
-            )
+        roots, own_split = _split_roots(folders, split)
         if classes is None:
             classes = len(roots) == 1 and not has_images(next(iter(roots.values())))
-        if classes:
-            (root,) = roots.values()
-            self.class_names = _class_folders(root)
-            entries = _class_entries(root, next(iter(roots)), self.class_names)
-        else:
-            self.class_names = ()
-            entries = _paired_entries(roots)
+        self.class_names = _class_folders(next(iter(roots.values()))) if classes else ()
+        entries = _class_entries(roots, self.class_names) if classes else _paired_entries(roots)
         if not own_split:
             entries = [e for e in entries if in_split(e[0], split, test_fraction)]
         if not entries:
@@ -138,6 +123,21 @@ class FolderSource:
         first = self.read(np.zeros(1, np.int64), np.random.default_rng(0))
         features = {k: Feature(tuple(v.shape[1:]), str(v.dtype)) for k, v in first.items()}
         return DataSpec(features, len(self), len(self.class_names))
+
+
+def _split_roots(folders: dict, split: str) -> tuple:
+    """({feature: folder to read}, whether those are the folders' own `split` sub-folders)."""
+    roots = {name: pathlib.Path(path).expanduser() for name, path in folders.items()}
+    for root in roots.values():
+        _check_folder(root)
+    if all((root / split).is_dir() for root in roots.values()):
+        return {name: root / split for name, root in roots.items()}, True
+    if split not in SPLITS:
+        raise DataError(
+            f"Unknown split {split!r} of the image folder(s) {_listed(roots)}: they have no "
+            f"sub-folder {split!r}, and the hash split only knows {SPLITS}. Use one of those."
+        )
+    return roots, False
 
 
 def decode(path: pathlib.Path) -> np.ndarray:
@@ -215,7 +215,9 @@ def _class_folders(root: pathlib.Path) -> tuple:
     return names
 
 
-def _class_entries(root, feature: str, class_names: tuple) -> list:
+def _class_entries(roots: dict, class_names: tuple) -> list:
+    """(key, {feature: file}, label) of every image of the class sub-folders of the one root."""
+    ((feature, root),) = roots.items()
     entries = []
     for label, class_name in enumerate(class_names):
         for rel in _image_names(root, pathlib.Path(class_name)):

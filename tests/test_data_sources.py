@@ -349,3 +349,50 @@ def test_eval_data_is_the_test_split_of_a_stream(tmp_path):
     assert main.keys == b.keys == [f"img_{i:04d}" for i in (4, 5, 9, 13, 15, 26)]
     with pytest.raises(ConfigError, match="no data stream 'c'"):
         pipeline.build_eval_data(c, "test", "c")
+
+
+class _FakeCatalogData:
+    """What tfds.data_source returns: random access to decoded records, and the info."""
+
+    def __init__(self, n):
+        import tensorflow_datasets as tfds
+
+        self.records = [
+            {"image": _pattern(6, 6, 3, i), "label": np.int64(i % 3), "id": f"x{i}".encode()}
+            for i in range(n)
+        ]
+        self.dataset_info = type(
+            "Info", (), {"features": {"label": tfds.features.ClassLabel(num_classes=3)}}
+        )()
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitems__(self, keys):
+        return [self.records[k] for k in keys]
+
+
+def test_tfds_catalog_records_become_batches_of_numeric_features(monkeypatch):
+    import importlib.util
+
+    import tensorflow_datasets as tfds
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: object() if n == "tensorflow" else real(n, *a)
+    )
+    opened = {}
+
+    def data_source(name, *, split, data_dir):
+        opened.update(name=name, split=split)
+        return _FakeCatalogData(5)
+
+    monkeypatch.setattr(tfds, "data_source", data_source)
+    cfg = ml_collections.ConfigDict(dict(source="tfds_catalog", name="x", ops=("center_crop:4",)))
+    src = sources.build(cfg, "test")
+    assert opened == {"name": "x", "split": "test"} and len(src) == 5
+    assert src.spec.num_classes == 3 and set(src.spec.features) == {"image", "label"}
+    batch = src.read(np.array([[4, 1]]), np.random.default_rng(0))
+    np.testing.assert_array_equal(batch["image"][0, 0], _pattern(6, 6, 3, 4)[1:5, 1:5])
+    np.testing.assert_array_equal(batch["label"], [[1, 1]])
+    assert batch["label"].dtype == np.int32

@@ -43,8 +43,9 @@ class CatalogSource:
                 "(https://www.tensorflow.org/datasets/catalog), and that it can be downloaded "
                 "or is already prepared in config.data.data_dir."
             ) from err
-        info = self.data.dataset_info
-        self.num_classes = int(getattr(info.features.get("label"), "num_classes", 0) or 0)
+        features = self.data.dataset_info.features
+        label = features["label"] if "label" in features else None
+        self.num_classes = int(getattr(label, "num_classes", 0) or 0)  # ClassLabel has it
         self.spec = self._spec()
 
     def __len__(self) -> int:

@@ -396,3 +396,22 @@ def test_tfds_catalog_records_become_batches_of_numeric_features(monkeypatch):
     np.testing.assert_array_equal(batch["image"][0, 0], _pattern(6, 6, 3, 4)[1:5, 1:5])
     np.testing.assert_array_equal(batch["label"], [[1, 1]])
     assert batch["label"].dtype == np.int32
+
+
+def test_in_memory_main_stream_gives_the_batches_of_the_array_iterator():
+    from gendl.data.sampler import BatchIterator, BatchSampler
+    from gendl.data.sources.arrays import ArraySource
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (50, 3, 3, 1), dtype=np.uint8)
+    labels = rng.integers(0, 10, 50).astype(np.int64)  # stored as int64, served as int32
+    old = BatchIterator(images, labels.astype(np.int32), BatchSampler(50, 8, seed=3))
+    new = pipeline.Stream(
+        "", ArraySource({"image": images, "label": labels}), BatchSampler(50, 8, seed=3), 3
+    )
+    for k in (0, 5, 6, 13):
+        a, b = old.get(k, 3), new.get(k, 3)
+        assert a.keys() == b.keys()
+        for name in a:
+            assert a[name].dtype == b[name].dtype
+            np.testing.assert_array_equal(a[name], b[name])

@@ -31,7 +31,9 @@ _INHERITED = ("name", "manual_dir", "data_dir", "source", "ops", "test_fraction"
 
 
 class Stream:
-    """One source's batches by global batch number: {feature: [count, host_batch, ...]}."""
+    """One source's batches by global batch number: {feature: [count, host_batch, ...]}.
+
+    The source has `ops` (parsed gendl.data.ops) and `read(indices, rng)` (see sources)."""
 
     def __init__(self, name: str, source, sampler: sampler_lib.BatchSampler, seed: int) -> None:
         self.name = name
@@ -41,6 +43,9 @@ class Stream:
         self._stream_id = _stream_id(name)
 
     def get(self, batch_number: int, count: int = 1) -> dict:
+        if not self.source.ops:  # nothing random: one read of all `count` batches, no rng
+            index = np.stack([self.sampler.indices(batch_number + i) for i in range(count)])
+            return self.source.read(index, None)
         parts = [self._one(batch_number + i) for i in range(count)]
         return {k: np.stack([p[k] for p in parts]) for k in parts[0]}
 

@@ -104,7 +104,7 @@ def build_train_data(config, process_index: int = 0, process_count: int = 1):
     if config.data.get("num_labelled"):  # semi-supervised: a labelled batch every step too
         main = _with_labelled(config, main, process_index, process_count)
     extra = {}
-    for name, cfg in sorted(config.data.get("streams", {}).items()):
+    for name in sorted(config.data.get("streams", {})):
         cfg = stream_config(config, name)
         seed = int(np.random.default_rng([config.seed, _stream_id(name)]).integers(2**31))
         batch_size = int(cfg.get("batch_size") or config.batch_size)

@@ -304,7 +304,7 @@ def _emoji_config(manual_dir):
     return c
 
 
-def test_emoji_dcgan_reads_the_real_folder():
+def test_emoji_dcgan_smoke_trains_on_the_real_folder(tmp_path):
     manual_dir = os.environ.get("GENDL_MANUAL_DIR")
     if not manual_dir or not os.path.isdir(os.path.join(manual_dir, "emoji", "twitter")):
         pytest.skip("GENDL_MANUAL_DIR/emoji/twitter is not available.")
@@ -313,6 +313,7 @@ def test_emoji_dcgan_reads_the_real_folder():
     assert 2900 < spec.num_examples < 3300  # ~90% of 3,433
     batch = batches.get(0)
     assert batch["image"].shape == (1, 4, 64, 64, 3) and batch["image"].dtype == np.uint8
+    assert loop.train(_emoji_config(manual_dir), str(tmp_path / "run"))["step"] == 2
 
 
 def test_emoji_dcgan_smoke_trains_with_an_extra_stream_and_resumes_it(tmp_path):

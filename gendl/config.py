@@ -47,6 +47,31 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.binarize = ""
     # Where TFDS keeps prepared datasets ("" = $TFDS_DATA_DIR or ~/tensorflow_datasets).
     c.data.data_dir = ""
+    # Where examples come from (gendl/data/sources): "tfds_prepared" (mnist, fashion_mnist,
+    # cifar10 by `name`, in memory), "arrays" (a numpy .npz file at `path`), "folder" (PNG/JPEG
+    # files at `path`, flat -> `image`, or one sub-folder per class -> `image` + `label`),
+    # "paired_folders" (folders `paths` paired by file name -> one feature per folder, named by
+    # `names` or the folders' base names), "tfds_catalog" (any TFDS dataset `name`; needs
+    # `pip install -e '.[tfds]'`). "{manual_dir}" in a path stands for `manual_dir`.
+    c.data.source = "tfds_prepared"
+    c.data.path = ""
+    c.data.paths = ()
+    c.data.names = ()
+    # Folder sources: names of N images side by side in each file (pix2pix "A|B": ("a", "b")),
+    # cut into N features; () = off.
+    c.data.side_by_side = ()
+    # Folders without train/ and test/ sub-folders: the share of files in "test", chosen by a
+    # sha1 hash of each file's name (stable, see gendl/data/sources/folder.py).
+    c.data.test_fraction = 0.1
+    # Host-side ops on each example's uint8 images, in order (gendl/data/ops.py): "rgb",
+    # "grey", "alpha_white", "alpha_black", "alpha:R,G,B", "resize:N", "resize:H,W",
+    # "center_crop:N", "random_crop:N", "random_flip". Random ops draw once per example (paired
+    # images get the same crop and flip) from (seed, stream, batch number): resumes are exact.
+    c.data.ops = ()
+    # Extra streams: c.data.streams.<s> = ConfigDict with the fields above (those left out come
+    # from c.data) plus optional `split` and `batch_size`; their features reach the objective
+    # as "<s>/<feature>" (e.g. "b/image"), each stream with its own length and epochs.
+    c.data.streams = ml_collections.ConfigDict()
 
     c.model = ml_collections.ConfigDict()
     c.model.name = ""

@@ -120,9 +120,10 @@ def test_batch_statistics_are_global_over_eight_devices(fake_data):
     script = """
 import json, jax, jax.numpy as jnp, ml_collections, numpy as np
 from gendl import models
+from gendl.data.spec import DataSpec
 from gendl.parallel import mesh as mesh_lib
 cfg = ml_collections.ConfigDict(dict(name="dcgan", dim=4))
-d = models.build(cfg, (28, 28, 1))["discriminator"]
+d = models.build(cfg, DataSpec.of_images((28, 28, 1)))["discriminator"]
 x = jax.random.uniform(jax.random.key(0), (16, 28, 28, 1))
 variables = d.init(jax.random.key(1), x[:1])
 def loss(params, x):

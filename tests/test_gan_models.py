@@ -10,6 +10,7 @@ import pytest
 
 from gendl import models
 from gendl.config import ConfigError
+from gendl.data.spec import DataSpec
 from gendl.models import conv, spectral
 
 VARIANTS = {
@@ -44,7 +45,7 @@ def _run(nets, z, labels, train):
 def test_gan_network_shapes(variant, size, batch):
     channels = 1 if size == 28 else 3  # mnist / cifar10
     cfg = ml_collections.ConfigDict(VARIANTS[variant])
-    nets = models.build(cfg, (size, size, channels))
+    nets = models.build(cfg, DataSpec.of_images((size, size, channels)))
     z = jnp.zeros((batch, 8))
     labels = jnp.arange(batch) % 10 if cfg.get("num_classes") else None
     for train in (True, False):
@@ -63,7 +64,7 @@ def test_gan_network_shapes(variant, size, batch):
 @pytest.mark.parametrize("variant", ["cgan"])
 def test_gan_networks_compute_images_in_range_and_finite_logits(variant):
     cfg = ml_collections.ConfigDict(VARIANTS[variant])
-    nets = models.build(cfg, (28, 28, 1))
+    nets = models.build(cfg, DataSpec.of_images((28, 28, 1)))
     z, labels = jax.random.normal(jax.random.key(2), (3, 8)), jnp.array([0, 4, 9])
 
     @jax.jit
@@ -82,7 +83,7 @@ def test_gan_networks_compute_images_in_range_and_finite_logits(variant):
 @pytest.mark.parametrize("variant", ["acgan"])
 def test_gan_networks_compute_in_the_given_dtype_with_float32_params(variant):
     cfg = ml_collections.ConfigDict(dict(VARIANTS[variant], dtype="bfloat16"))
-    nets = models.build(cfg, (28, 28, 1))
+    nets = models.build(cfg, DataSpec.of_images((28, 28, 1)))
     z, labels = jnp.ones((2, 8)), jnp.array([1, 2])
     x, out, g_vars, d_vars = _run(nets, z, labels, train=True)
     for tree in (g_vars["params"], d_vars["params"]):
@@ -95,7 +96,21 @@ def test_gan_networks_compute_in_the_given_dtype_with_float32_params(variant):
 def test_dcgan_rejects_other_image_sizes():
     cfg = ml_collections.ConfigDict(VARIANTS["dcgan"])
     with pytest.raises(ConfigError, match="28"):
-        models.build(cfg, (64, 64, 3))
+        models.build(cfg, DataSpec.of_images((48, 48, 3)))
+
+
+def test_dcgan_64_has_the_papers_four_stride_2_layers():
+    cfg = ml_collections.ConfigDict(VARIANTS["dcgan"])
+    nets = models.build(cfg, DataSpec.of_images((64, 64, 3)))
+    x, out, g_vars, d_vars = _run(nets, jnp.zeros((2, 8)), None, train=True)
+    chex.assert_shape(x, (2, 64, 64, 3))
+    chex.assert_shape(out, (2,))
+    assert sorted(k for k in g_vars["params"] if k.startswith("up") and "_" not in k) == [
+        f"up{i}" for i in range(1, 5)
+    ]
+    assert sorted(k for k in d_vars["params"] if k.startswith("down") and "_" not in k) == [
+        f"down{i}" for i in range(1, 5)
+    ]
 
 
 class _Dense(nn.Module):

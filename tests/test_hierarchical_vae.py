@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gendl import models, objectives
+from gendl.data.spec import DataSpec
 from gendl.evaluation import likelihood
 
 
@@ -32,8 +33,8 @@ def _objective(bound="elbo", num_samples=1, image_shape=(28, 28, 1)):
             },
         }
     )
-    nets = models.build(config.model, image_shape)
-    obj = objectives.build(config, nets, image_shape)
+    nets = models.build(config.model, DataSpec.of_images(image_shape))
+    obj = objectives.build(config, nets, DataSpec.of_images(image_shape))
     return obj, obj.init(jax.random.key(0))
 
 
@@ -167,7 +168,7 @@ def test_conv_vae_shapes(batch, likelihood_name):
             "likelihood": likelihood_name,
         }
     )
-    net = models.build(cfg, (28, 28, 1))["vae"]
+    net = models.build(cfg, DataSpec.of_images((28, 28, 1)))["vae"]
     x, z = jnp.zeros((batch, 28, 28, 1)), jnp.zeros((batch, 5))
     params = net.init(jax.random.key(0), x, z)["params"]
     (mean, logvar), out = net.apply({"params": params}, x, z)
@@ -183,4 +184,4 @@ def test_conv_vae_rejects_image_sizes_it_cannot_halve():
 
     cfg = ml_collections.ConfigDict({"name": "conv_vae", "latent_dim": 5, "channels": (4, 8, 8)})
     with pytest.raises(ConfigError, match="divide by 8"):
-        models.build(cfg, (28, 28, 1))
+        models.build(cfg, DataSpec.of_images((28, 28, 1)))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gendl import models
+from gendl.data.spec import DataSpec
 from gendl.objectives import aae, gan_losses, infogan
 
 
@@ -61,7 +62,7 @@ def test_infogan_network_shapes(batch):
         num_categories=10,
         num_continuous=2,
     )
-    nets = models.build(cfg, (28, 28, 1))
+    nets = models.build(cfg, DataSpec.of_images((28, 28, 1)))
     z = jnp.zeros((batch, 74))
     g = nets["generator"].init(jax.random.key(0), z)
     x = jax.nn.sigmoid(nets["generator"].apply(g, z))
@@ -74,7 +75,7 @@ def test_infogan_network_shapes(batch):
 @pytest.mark.parametrize("batch", [1, 7])
 def test_bigan_network_shapes(batch):
     cfg = _cfg(name="bigan_mlp", z_dim=5, g_hidden=(16,), e_hidden=(16,), d_hidden=(16, 8))
-    nets = models.build(cfg, (28, 28, 1))
+    nets = models.build(cfg, DataSpec.of_images((28, 28, 1)))
     x = jnp.zeros((batch, 28, 28, 1))
     z = jnp.zeros((batch, 5))
     e = nets["encoder"].init(jax.random.key(0), x)
@@ -97,7 +98,7 @@ def test_aae_network_shapes(batch, label_prior):
         prior_classes=10,
         label_prior=label_prior,
     )
-    nets = models.build(cfg, (28, 28, 1))
+    nets = models.build(cfg, DataSpec.of_images((28, 28, 1)))
     x = jnp.zeros((batch, 28, 28, 1))
     z = jnp.zeros((batch, 2))
     ae = nets["autoencoder"].init(jax.random.key(0), x, z)

@@ -7,6 +7,7 @@ import ml_collections
 import pytest
 
 from gendl import models
+from gendl.data.spec import DataSpec
 
 DIM = 64
 
@@ -18,7 +19,7 @@ def _count(params):
 @pytest.mark.parametrize("batch", [1, 7])
 def test_wgan_gp_networks_shapes(batch):
     cfg = ml_collections.ConfigDict({"name": "dcgan28", "dim": 8, "z_dim": 128})
-    nets = models.build(cfg, (28, 28, 1))
+    nets = models.build(cfg, DataSpec.of_images((28, 28, 1)))
     z = jnp.zeros((batch, 128))
     g_params = nets["generator"].init(jax.random.key(0), z)["params"]
     x = nets["generator"].apply({"params": g_params}, jax.random.normal(jax.random.key(1), z.shape))
@@ -31,7 +32,7 @@ def test_wgan_gp_networks_shapes(batch):
 def test_wgan_gp_networks_match_paper_parameter_count():
     # The paper's networks (and torch_ref.py's): count every weight and bias by hand.
     cfg = ml_collections.ConfigDict({"name": "dcgan28", "dim": DIM, "z_dim": 128})
-    nets = models.build(cfg, (28, 28, 1))
+    nets = models.build(cfg, DataSpec.of_images((28, 28, 1)))
     g = jax.eval_shape(lambda: nets["generator"].init(jax.random.key(0), jnp.zeros((1, 128))))
     d = jax.eval_shape(lambda: nets["critic"].init(jax.random.key(0), jnp.zeros((1, 28, 28, 1))))
     conv = lambda cin, cout: cin * cout * 25 + cout
@@ -49,7 +50,7 @@ def test_vae_shapes(batch, num_classes):
     cfg = ml_collections.ConfigDict(
         {"name": "mlp_vae", "hidden": 400, "latent_dim": 20, "num_classes": num_classes}
     )
-    net = models.build(cfg, (28, 28, 1))["vae"]
+    net = models.build(cfg, DataSpec.of_images((28, 28, 1)))["vae"]
     x, z = jnp.zeros((batch, 28, 28, 1)), jnp.zeros((batch, 20))
     labels = jnp.zeros((batch,), jnp.int32) if num_classes else None
     params = net.init(jax.random.key(0), x, z, labels)["params"]
@@ -78,7 +79,7 @@ def test_decoder_likelihood_heads(likelihood):
             "likelihood": likelihood,
         }
     )
-    net = models.build(cfg, (28, 28, 1))["vae"]
+    net = models.build(cfg, DataSpec.of_images((28, 28, 1)))["vae"]
     z = jnp.zeros((3, 50))
     params = net.init(jax.random.key(0), jnp.zeros((3, 28, 28, 1)), z)["params"]
     out = net.apply({"params": params}, z, method="decode")
@@ -91,7 +92,7 @@ def test_decoder_likelihood_heads(likelihood):
 
 def test_autoencoder_has_a_deterministic_code():
     cfg = ml_collections.ConfigDict({"name": "mlp_ae", "hidden": 256, "latent_dim": 32})
-    net = models.build(cfg, (28, 28, 1))["autoencoder"]
+    net = models.build(cfg, DataSpec.of_images((28, 28, 1)))["autoencoder"]
     x = jnp.zeros((2, 28, 28, 1))
     params = net.init(jax.random.key(0), x, jnp.zeros((2, 32)))["params"]
     chex.assert_shape(net.apply({"params": params}, x, method="encode"), (2, 32))

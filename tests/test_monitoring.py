@@ -16,7 +16,8 @@ from gendl.monitoring import images, metrics, progress, tensorboard
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """Minimal independent PNG decoder for what encode_png emits (8-bit, filter 0)."""
+    """Minimal PNG decoder, independent of the encoder (Pillow): 8-bit grey or RGB, no
+    interlace, any of the five row filters."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, chunks = 8, []
     while pos < len(data):
@@ -34,8 +35,26 @@ def decode_png(data: bytes) -> np.ndarray:
     channels = {0: 1, 2: 3}[colour]
     raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
     rows = np.frombuffer(raw, np.uint8).reshape(h, 1 + w * channels)
-    assert np.all(rows[:, 0] == 0), "every row must use filter type 0"
-    return rows[:, 1:].reshape(h, w, channels)
+    return _unfilter(rows, channels).reshape(h, w, channels)
+
+
+def _unfilter(rows: np.ndarray, bpp: int) -> np.ndarray:
+    """Reverses the PNG row filters (spec section 9.2) on raw rows [h, 1 + width_bytes]."""
+    out = np.zeros((rows.shape[0], rows.shape[1] - 1), np.int64)
+    for y, row in enumerate(rows):
+        kind, data, prev = int(row[0]), row[1:].astype(np.int64), out[y - 1] if y else None
+        up = prev if prev is not None else np.zeros_like(data)
+        for x in range(len(data)):
+            a = out[y, x - bpp] if x >= bpp else 0
+            b, c = up[x], (up[x - bpp] if x >= bpp else 0)
+            if kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            else:
+                pred = (0, a, b, (a + b) // 2)[kind] if kind < 4 else 0
+            out[y, x] = (data[x] + pred) % 256
+    return out.astype(np.uint8)
 
 
 class FakeClock:

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gendl.data.spec import DataSpec
 from gendl.objectives import vae, wgan_gp
 
 
@@ -92,8 +93,8 @@ def _vae_objective(**objective):
             },
         }
     )
-    nets = models.build(config.model, (4, 4, 1))
-    obj = objectives.build(config, nets, (4, 4, 1))
+    nets = models.build(config.model, DataSpec.of_images((4, 4, 1)))
+    obj = objectives.build(config, nets, DataSpec.of_images((4, 4, 1)))
     return obj, obj.init(jax.random.key(0))
 
 

@@ -15,6 +15,7 @@ from gendl import models
 from gendl.config import ConfigError
 from gendl.data import labelled as labelled_lib
 from gendl.data import sampler as sampler_lib
+from gendl.data.spec import DataSpec
 from gendl.objectives import sgan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,7 +61,7 @@ def _sgan_nets():
             hidden_noise=0.5,
         )
     )
-    return models.build(cfg, (28, 28, 1))
+    return models.build(cfg, DataSpec.of_images((28, 28, 1)))
 
 
 @pytest.mark.parametrize("batch", [1, 7])

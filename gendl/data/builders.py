@@ -28,7 +28,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from gendl.data import idx
-from gendl.data.source import DataError, corrupt_file_error
+from gendl.data.errors import DataError, corrupt_file_error
 
 _NUM_CLASSES = 10
 

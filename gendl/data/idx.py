@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-from gendl.data.source import corrupt_file_error
+from gendl.data.errors import corrupt_file_error
 
 _UBYTE = 0x08
 

@@ -9,7 +9,7 @@ batch and loads only its own contiguous part of it.
 
 import numpy as np
 
-from gendl.data.source import DataError
+from gendl.data.errors import DataError
 
 # Keys of `BatchSampler.state_dict` that must match for a resumed run to see the same batches.
 # process_count is stored but may change: the global batches stay the same.

@@ -4,8 +4,9 @@ The supported datasets are small (at most 50000 x 32x32x3 bytes), and reading on
 TFDS's data source costs about 60 us, which would dominate a fast train step; so a split is read
 once into numpy arrays and batches are gathered from memory (see ``gendl.data.sampler``).
 
-TFDS and the builders are imported inside the functions: the error classes here are imported by
-code (the CLI, the sampler) that should not pay for importing TFDS.
+TFDS and the builders are imported inside the functions, so importing this module stays cheap.
+The error classes live in ``gendl.data.errors`` (re-exported here), which the builders import
+without importing this module.
 """
 
 import contextlib
@@ -17,18 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+# Re-exported: callers import the errors from here.
+from gendl.data.errors import DataError, DataNotFoundError, corrupt_file_error  # noqa: F401
+
 if TYPE_CHECKING:
     import tensorflow_datasets as tfds
 
     from gendl.data import builders
-
-
-class DataError(RuntimeError):
-    """A problem with the input data that the user can fix; the CLI prints only the message."""
-
-
-class DataNotFoundError(DataError):
-    """The dataset's original files are neither in the manual dir nor downloadable."""
 
 
 MANUAL_DIR_ENV = "GENDL_MANUAL_DIR"
@@ -36,14 +32,6 @@ SPLITS = ("train", "test")
 # Examples decoded per `__getitems__` call: large enough to amortise the call, small enough
 # that the list of decoded dicts stays far below the size of the split.
 _READ_CHUNK = 8192
-
-
-def corrupt_file_error(path: str | os.PathLike, reason: str) -> DataError:
-    """The error for an original file that exists but cannot be read as what it should be."""
-    return DataError(
-        f"The file {os.fspath(path)} is corrupt: {reason}. Delete it and download it again "
-        "(or replace it with a good copy of the original file)."
-    )
 
 
 def load_split(

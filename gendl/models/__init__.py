@@ -13,7 +13,8 @@ from gendl.models import (
     sgan_mlp,
 )
 
-# name -> build(config.model, image_shape) -> {network name: flax module}
+# name -> build(config.model, image_shape) -> {network name: flax module}; `build` below passes
+# the DataSpec's image shape, so the networks of today need nothing else from the spec.
 REGISTRY = {
     "dcgan28": dcgan.build,
     "dcgan": conv_gan.build,
@@ -30,11 +31,12 @@ REGISTRY = {
 }
 
 
-def build(cfg, image_shape):
+def build(cfg, spec):
+    """{network name: flax module} of config.model for data of `spec` (a gendl DataSpec)."""
     from gendl.config import ConfigError
 
     if cfg.name not in REGISTRY:
         raise ConfigError(
             f"Unknown config.model.name={cfg.name!r}. Known models: {', '.join(sorted(REGISTRY))}."
         )
-    return REGISTRY[cfg.name](cfg, image_shape)
+    return REGISTRY[cfg.name](cfg, spec.image_shape)

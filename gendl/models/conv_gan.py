@@ -1,19 +1,19 @@
-"""DCGAN networks (Radford et al. 2015) for 28x28 (MNIST, Fashion-MNIST) and 32x32 (CIFAR-10)
-images, with the options the GAN family needs: a label fed to both networks (conditional
-GAN), an auxiliary class head (ACGAN, Odena et al. 2017), spectral normalisation instead of
-batch norm in the discriminator (SNGAN, Miyato et al. 2018).
+"""DCGAN networks (Radford et al. 2015) for 28x28 (MNIST, Fashion-MNIST), 32x32 (CIFAR-10) and
+64x64 images (the paper's own size, e.g. the emoji folder), with the options the GAN family
+needs: a label fed to both networks (conditional GAN), an auxiliary class head (ACGAN, Odena et
+al. 2017), spectral normalisation instead of batch norm in the discriminator (SNGAN, Miyato et
+al. 2018).
 
-Generator: z (+ one-hot label) -> dense to s0 x s0 x W0 (s0 = 7 for 28x28, 4 for 32x32), then
+Generator: z (+ one-hot label) -> dense to s0 x s0 x W0 (s0 = 7 for 28x28, 4 for 32 and 64), then
 4x4 stride-2 transposed convs halving the width and doubling the size, batch norm + ReLU
 after every layer but the last, sigmoid pixels in [0, 1].
 Discriminator: image rescaled to [-1, 1] (+ one-hot label as constant feature maps), 4x4
-stride-2 convs (dim, 2 dim[, 4 dim]) with LeakyReLU(0.2), batch norm on all but the first (as
-in the paper), dense -> one logit (+ `aux_classes` class logits).
+stride-2 convs (dim, 2 dim[, 4 dim[, 8 dim]]) with LeakyReLU(0.2), batch norm on all but the
+first (as in the paper), dense -> one logit (+ `aux_classes` class logits).
 
 Batch norm normalises with the statistics of the whole batch given (under `jax.jit` with a
-sharded batch that is the global batch over all devices) while training, and with the
-running averages (collection `batch_stats`) when `train=False`.
-"""
+sharded batch that is the global batch over all devices) while training, and with the running
+averages (collection `batch_stats`) when `train=False`."""
 
 from typing import Any
 
@@ -24,8 +24,9 @@ import jax.numpy as jnp
 from gendl.models import conv, spectral
 from gendl.models.mlp_gan import one_hot_condition
 
-# Image size -> number of stride-2 layers.
-_DEPTH = {28: 2, 32: 3}
+# Image size -> number of stride-2 layers. 64: the paper's architecture (generator widths
+# 8d, 4d, 2d, d from a 4x4 start; discriminator d, 2d, 4d, 8d down to 4x4).
+_DEPTH = {28: 2, 32: 3, 64: 4}
 
 
 def _depth(size):
@@ -34,7 +35,8 @@ def _depth(size):
 
         raise ConfigError(
             f"The DCGAN networks are sized for {sorted(_DEPTH)}-pixel square images, but the "
-            f"dataset gives {size}. Use mnist/fashion_mnist (28) or cifar10 (32)."
+            f"dataset gives {size}. Use mnist/fashion_mnist (28), cifar10 (32) or 64x64 images "
+            "(e.g. a folder source with 'resize:64,64' in config.data.ops)."
         )
     return _DEPTH[size]
 

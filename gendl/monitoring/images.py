@@ -1,20 +1,15 @@
-"""Image grids and a dependency-free PNG encoder for sample dumps.
+"""Image grids and their PNG encoding (Pillow) for sample dumps: 8-bit grey or RGB PNGs,
+which every viewer and TensorBoard can read."""
 
-PNG is written by hand (zlib + struct) so the runtime needs no Pillow; the format subset we
-emit (8-bit grayscale or RGB, no interlace, filter type 0 on every row) is what every viewer
-and TensorBoard can read.
-"""
-
+import io
 import math
 import os
-import struct
 import tempfile
-import zlib
 
 import numpy as np
+from PIL import Image
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_COLOUR_TYPE = {1: 0, 3: 2}  # channels -> PNG colour type (0 = grayscale, 2 = RGB)
+_MODES = {1: "L", 3: "RGB"}  # channels -> Pillow mode (PNG colour type 0 or 2)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -38,7 +33,7 @@ def make_grid(
     Empty cells in the last row are left at `pad_value`.
     """
     images = to_uint8(images)
-    if images.ndim != 4 or images.shape[-1] not in _COLOUR_TYPE:
+    if images.ndim != 4 or images.shape[-1] not in _MODES:
         raise ValueError(f"expected [N, H, W, C] with C in (1, 3), got {images.shape}")
     n, h, w, c = images.shape
     if n == 0:
@@ -54,12 +49,6 @@ def make_grid(
     return grid
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    # The CRC covers the chunk type and data but not the length field (PNG spec, section 5.3).
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
 def encode_png(image: np.ndarray) -> bytes:
     """Encodes a uint8 image [H, W], [H, W, 1] or [H, W, 3] as PNG bytes."""
     image = np.asarray(image)
@@ -67,16 +56,12 @@ def encode_png(image: np.ndarray) -> bytes:
         raise ValueError(f"encode_png needs uint8, got {image.dtype}")
     if image.ndim == 2:
         image = image[..., None]
-    if image.ndim != 3 or image.shape[-1] not in _COLOUR_TYPE:
+    if image.ndim != 3 or image.shape[-1] not in _MODES:
         raise ValueError(f"expected [H, W], [H, W, 1] or [H, W, 3], got {image.shape}")
-    h, w, c = image.shape
-    # bit depth 8, compression 0, filter method 0, no interlace.
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, _COLOUR_TYPE[c], 0, 0, 0)
-    # Each scanline is prefixed with its filter type; 0 (None) keeps the encoder trivial and
-    # zlib still compresses the flat backgrounds of sample grids well.
-    rows = np.concatenate([np.zeros((h, 1), np.uint8), image.reshape(h, w * c)], axis=1)
-    idat = zlib.compress(rows.tobytes(), 6)
-    return _PNG_SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    buffer = io.BytesIO()
+    pixels = image[..., 0] if image.shape[-1] == 1 else image
+    Image.fromarray(np.ascontiguousarray(pixels), _MODES[image.shape[-1]]).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def write_atomic(path: str, data: bytes) -> None:

@@ -27,7 +27,7 @@ REGISTRY = {
 }
 
 
-def build(config, networks, image_shape):
+def build(config, networks, spec):
     from gendl.config import ConfigError
 
     name = config.objective.name
@@ -36,4 +36,4 @@ def build(config, networks, image_shape):
             f"Unknown config.objective.name={name!r}. Known objectives: "
             f"{', '.join(sorted(REGISTRY))}."
         )
-    return REGISTRY[name](config, networks, image_shape)
+    return REGISTRY[name](config, networks, spec)

@@ -45,8 +45,8 @@ def mixture_prior_sample(
 
 
 class AdversarialAutoencoder(base.Objective):
-    def __init__(self, config, networks, image_shape):
-        super().__init__(config, networks, image_shape)
+    def __init__(self, config, networks, spec):
+        super().__init__(config, networks, spec)
         o, m = config.objective, config.model
         self.prior = o.prior
         self.adversarial_weight = float(o.adversarial_weight)

@@ -31,8 +31,8 @@ def corrupt(x, rng, noise, noise_std=0.0, mask_prob=0.0):
 
 
 class Autoencoder(base.Objective):
-    def __init__(self, config, networks, image_shape):
-        super().__init__(config, networks, image_shape)
+    def __init__(self, config, networks, spec):
+        super().__init__(config, networks, spec)
         self.net = networks["autoencoder"]
         cfg = config.objective
         self.loss_name = cfg.get("loss", "bce")

@@ -52,10 +52,11 @@ class Objective:
     # False for objectives that only score images (a classifier): no sample grids.
     generates_images = True
 
-    def __init__(self, config, networks: dict, image_shape: tuple):
+    def __init__(self, config, networks: dict, spec):
         self.config = config
         self.networks = networks
-        self.image_shape = tuple(image_shape)
+        self.spec = spec  # gendl.data.spec.DataSpec: the features of one example
+        self.image_shape = spec.image_shape
 
     def init(self, rng) -> dict:
         """Returns {network name: flax variables} ({"params": ..., maybe "batch_stats": ...})."""

@@ -18,8 +18,8 @@ from gendl.objectives import base, gan_losses
 class Bigan(base.Objective):
     ema_networks = ("generator",)  # config.ema.decay > 0: samples from averaged weights
 
-    def __init__(self, config, networks, image_shape):
-        super().__init__(config, networks, image_shape)
+    def __init__(self, config, networks, spec):
+        super().__init__(config, networks, spec)
         self.z_dim = int(config.model.z_dim)
         self.loss = config.objective.get("loss", "non_saturating")
         if self.loss not in ("non_saturating", "minimax"):

@@ -26,8 +26,8 @@ class Classifier(base.Objective):
     # The trainer writes no sample grids for it: a classifier generates nothing.
     generates_images = False
 
-    def __init__(self, config, networks, image_shape):
-        super().__init__(config, networks, image_shape)
+    def __init__(self, config, networks, spec):
+        super().__init__(config, networks, spec)
         self.net = networks["classifier"]
         cfg = config.objective
         self.shift = int(cfg.get("shift", 0))

@@ -44,8 +44,8 @@ def _mean_metrics(steps):
 class Gan(base.Objective):
     ema_networks = ("generator",)
 
-    def __init__(self, config, networks, image_shape):
-        super().__init__(config, networks, image_shape)
+    def __init__(self, config, networks, spec):
+        super().__init__(config, networks, spec)
         cfg = config.objective
         self.loss = cfg.get("loss", "non_saturating")
         if self.loss not in gan_losses.KINDS:

@@ -28,8 +28,8 @@ def _sample(rng, mean, logvar):
 
 
 class HierarchicalVae(vae.Vae):
-    def __init__(self, config, networks, image_shape):
-        super().__init__(config, networks, image_shape)
+    def __init__(self, config, networks, spec):
+        super().__init__(config, networks, spec)
         if self.conditional:
             raise ConfigError("The two-stochastic-layer VAE is unconditional: set num_classes=0.")
         if self.beta != 1.0 or self.warmup:

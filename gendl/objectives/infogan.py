@@ -34,8 +34,8 @@ def continuous_code_loss(means, codes):
 class InfoGan(base.Objective):
     ema_networks = ("generator",)  # config.ema.decay > 0: samples from averaged weights
 
-    def __init__(self, config, networks, image_shape):
-        super().__init__(config, networks, image_shape)
+    def __init__(self, config, networks, spec):
+        super().__init__(config, networks, spec)
         m, o = config.model, config.objective
         self.noise_dim = int(m.noise_dim)
         self.num_categories = int(m.num_categories)

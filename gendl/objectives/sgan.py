@@ -65,8 +65,8 @@ class SemiSupervisedGan(base.Objective):
     # with a Polyak average of its parameters (decay 0.9999).
     ema_networks = ("discriminator",)
 
-    def __init__(self, config, networks, image_shape):
-        super().__init__(config, networks, image_shape)
+    def __init__(self, config, networks, spec):
+        super().__init__(config, networks, spec)
         self.z_dim = int(config.model.z_dim)
         self.unlabelled_weight = float(config.objective.unlabelled_weight)
         self.generator = networks["generator"]

@@ -28,8 +28,8 @@ def bernoulli_nll(logits, x):
 
 
 class Vae(base.Objective):
-    def __init__(self, config, networks, image_shape):
-        super().__init__(config, networks, image_shape)
+    def __init__(self, config, networks, spec):
+        super().__init__(config, networks, spec)
         self.vae = networks["vae"]
         cfg = config.objective
         self.beta = float(cfg.beta)

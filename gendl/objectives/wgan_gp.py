@@ -32,8 +32,8 @@ def gradient_penalty(critic_fn, real, fake, eps):
 class WganGp(base.Objective):
     ema_networks = ("generator",)  # averaged when config.ema.decay > 0
 
-    def __init__(self, config, networks, image_shape):
-        super().__init__(config, networks, image_shape)
+    def __init__(self, config, networks, spec):
+        super().__init__(config, networks, spec)
         self.n_critic = int(config.objective.n_critic)
         if self.n_critic < 1:
             raise ConfigError(f"config.objective.n_critic must be >= 1, got {self.n_critic}.")

@@ -7,13 +7,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gendl import config as config_lib
 from gendl import models, objectives
-from gendl.data import labelled as labelled_lib
-from gendl.data import sampler as sampler_lib
-from gendl.data import source, transforms
+from gendl.data import pipeline, transforms
 from gendl.objectives import base
 from gendl.parallel import mesh as mesh_lib
 from gendl.training import state as state_lib
@@ -28,7 +25,7 @@ class Experiment:
     mesh: object
     objective: object
     optimizers: dict
-    batches: sampler_lib.BatchIterator
+    batches: pipeline.Batches
     # phase -> jitted (state, frozen, batch) -> (state, metrics vector); donates state.
     # Built on first use of the phase (see `jitted_step`).
     make_step: object
@@ -121,6 +118,8 @@ class Experiment:
         """What a checkpoint stores besides the state: the data position, for exact resume."""
         return {
             "data": self.batches.sampler.state_dict(step * self.batches_per_step),
+            # Extra streams (config.data.streams), each with its own sampler; {} when none.
+            "streams": self.batches.state_dict(step * self.batches_per_step),
             "batches_per_step": self.batches_per_step,
             "config": {"model": self.config.model.name, "objective": self.config.objective.name},
         }
@@ -146,38 +145,9 @@ def build(config, mesh=None) -> Experiment:
     fsdp = config.get("parallel", {}).get("fsdp", 1)
     mesh = mesh_lib.make_mesh(fsdp=fsdp) if mesh is None else mesh
     config_lib.validate(config, mesh.size, jax.process_count())
-    images, labels = source.load_split(
-        config.data.name,
-        config.data.split,
-        manual_dir=config.data.manual_dir or None,
-        data_dir=config.data.data_dir or None,
-    )
-    if config.data.get("exclude_labels"):
-        keep = ~np.isin(labels, np.asarray(config.data.exclude_labels))
-        images, labels = images[keep], labels[keep]
-    sampler = sampler_lib.BatchSampler(
-        len(images),
-        config.batch_size,
-        seed=config.seed,
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
-    )
-    batches = sampler_lib.BatchIterator(images, labels, sampler)
-    if config.data.get("num_labelled"):  # semi-supervised: a labelled batch every step too
-        batches = labelled_lib.WithLabelled(
-            batches,
-            images,
-            labels,
-            num_labelled=int(config.data.num_labelled),
-            batch_size=int(config.data.get("labelled_batch_size") or config.batch_size),
-            seed=config.seed,
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
-        )
-
-    image_shape = images.shape[1:]
-    networks = models.build(config.model, image_shape)
-    objective = objectives.build(config, networks, image_shape)
+    batches, spec = pipeline.build_train_data(config, jax.process_index(), jax.process_count())
+    networks = models.build(config.model, spec)
+    objective = objectives.build(config, networks, spec)
     optimizers = state_lib.make_optimizers(config.optimizer, sorted(networks), config.total_steps)
     train_key = jax.random.fold_in(jax.random.key(config.seed), _TRAIN)
     ema_decay = state_lib.ema_decay(config.get("ema"), config.batch_size)
@@ -195,6 +165,7 @@ def build(config, mesh=None) -> Experiment:
             batch["labelled_image"] = transforms.prepare_images(
                 batch["labelled_image"], binarize=binarize, key=jax.random.fold_in(key, 1)
             )
+        batch.update(transforms.scale_stream_images(batch))  # "<stream>/<image>" features
         rng = jax.random.fold_in(train_key, state.step)
         ctx = base.StepContext(
             optimizers=state_lib.at_step(optimizers, state.step), phase=phase, frozen=frozen

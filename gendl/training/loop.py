@@ -214,7 +214,7 @@ def _fresh_state(exp, config, workdir):
 
 def _check_data_position(exp, meta, start):
     """The checkpoint's data position must be where this config would read at `start`."""
-    next_batch = exp.batches.sampler.check_state(meta["data"])
+    next_batch = exp.batches.check_state(meta["data"], meta.get("streams"))
     if next_batch != start * exp.batches_per_step:
         raise DataError(
             f"The checkpoint at step {start} stopped at real batch {next_batch}, but this config "

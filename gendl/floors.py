@@ -9,15 +9,11 @@ JSON line. Uses (and fills) the same reference-feature cache as the evaluators.
 
 import json
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
 from gendl import cli
-from gendl.config import ConfigError
-from gendl.data.source import DataError
 from gendl.evaluation import reference
-from gendl.monitoring import console
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "TFDS name of the dataset.")
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 10_000, "Images per side.")
@@ -26,20 +22,14 @@ _EXTRACTOR = flags.DEFINE_string("extractor", "classifier", "Feature extractor."
 
 def main(argv):
     del argv
-    console.setup()
-    try:
-        out = reference.real_data_floors(
-            _DATASET.value,
-            _NUM_IMAGES.value,
-            _EXTRACTOR.value,
-            manual_dir=os.environ.get("GENDL_MANUAL_DIR") or None,
-        )
-    except (ConfigError, DataError) as e:
-        print(f"gendl.floors: error: {e}", file=sys.stderr)
-        return 1
+    out = reference.real_data_floors(
+        _DATASET.value,
+        _NUM_IMAGES.value,
+        _EXTRACTOR.value,
+        manual_dir=os.environ.get("GENDL_MANUAL_DIR") or None,
+    )
     print(json.dumps({"dataset": _DATASET.value, **out}))
-    return 0
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
+    cli.run(main, "gendl.floors")

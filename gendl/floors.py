@@ -4,7 +4,8 @@
 
 FID/KID/precision-recall of the first N test images against the first N training images, and
 the Inception Score of real test and training images, in the extractor's features. Prints one
-JSON line. Uses (and fills) the same reference-feature cache as the evaluators.
+JSON line. Uses (and fills) the same classifier and reference-feature caches as the evaluators
+(the classifier is built on first need).
 """
 
 import json
@@ -13,7 +14,8 @@ import os
 from absl import flags
 
 from gendl import cli
-from gendl.evaluation import reference
+from gendl.evaluation import extractors, prerequisites, reference
+from gendl.training import loop
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "TFDS name of the dataset.")
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 10_000, "Images per side.")
@@ -22,11 +24,11 @@ _EXTRACTOR = flags.DEFINE_string("extractor", "classifier", "Feature extractor."
 
 def main(argv):
     del argv
+    manual_dir = os.environ.get("GENDL_MANUAL_DIR") or None
+    for need in extractors.prerequisites_of(_EXTRACTOR.value, _DATASET.value, {}, manual_dir):
+        prerequisites.ensure(need, loop.train)
     out = reference.real_data_floors(
-        _DATASET.value,
-        _NUM_IMAGES.value,
-        _EXTRACTOR.value,
-        manual_dir=os.environ.get("GENDL_MANUAL_DIR") or None,
+        _DATASET.value, _NUM_IMAGES.value, _EXTRACTOR.value, manual_dir=manual_dir
     )
     print(json.dumps({"dataset": _DATASET.value, **out}))
 

@@ -11,10 +11,12 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from gendl.config import ConfigError
 from gendl.data import source, transforms
 from gendl.evaluation import anomaly, extractors, likelihood, reference, sample_quality, sampling
+from gendl.evaluation import prerequisites as prerequisites_lib
 from gendl.evaluation.generator_pictures import GeneratorPictures
 from gendl.monitoring import figures
 from gendl.monitoring import images as images_lib
@@ -310,6 +312,13 @@ class SampleQuality:
     def preflight(exp, cfg):
         extractors.check_available(cfg.get("extractor", "classifier"), exp.config.data.name, cfg)
 
+    @staticmethod
+    def prerequisites(exp, cfg):
+        data = exp.config.data
+        return extractors.prerequisites_of(
+            cfg.get("extractor", "classifier"), data.name, cfg, data.manual_dir, data.data_dir
+        )
+
     def __init__(self, exp, cfg):
         c = exp.config
         self.exp, self.cfg = exp, cfg
@@ -407,11 +416,23 @@ def _class(name, cfg):
 
 
 def preflight(exp, name, cfg):
-    """Cheap checks of what the evaluator will need, before training starts."""
+    """Checks, before training starts, what the evaluator needs and gendl cannot build; warns
+    that the evaluation will be skipped if it is missing (training is never stopped for it)."""
     check = getattr(_class(name, cfg), "preflight", None)
-    if check is not None:
+    if check is None:
+        return
+    try:
         check(exp, cfg)
+    except prerequisites_lib.Unavailable as e:
+        logging.warning("The %s evaluation will be skipped: %s", name, e)
 
 
-def build(exp, name, cfg):
-    return _class(name, cfg)(exp, cfg)
+def build(exp, name, cfg, train=None):
+    """The evaluator, after building with `train` (gendl.training.loop.train, passed in: the
+    trainer imports this module) what it needs once per dataset and is not cached yet.
+    Raises prerequisites.Unavailable when that cannot be had."""
+    cls = _class(name, cfg)
+    if train is not None:
+        for need in getattr(cls, "prerequisites", lambda exp, cfg: [])(exp, cfg):
+            prerequisites_lib.ensure(need, train)
+    return cls(exp, cfg)

@@ -12,6 +12,7 @@ from gendl.config import ConfigError
 from gendl.evaluation import evaluators, sampling
 from gendl.evaluation.runs import load_config, load_run
 from gendl.monitoring import images as images_lib
+from gendl.training import loop
 
 
 def _apply_overrides(evals, overrides):
@@ -56,7 +57,8 @@ def evaluate(workdir, names=None, num_samples=None, num_examples=None, overrides
                 cfg.num_samples = num_samples
             if num_examples is not None:
                 cfg.num_examples = num_examples
-        values, pictures = evaluators.build(exp, name, cfg).run(state.variables())
+        evaluator = evaluators.build(exp, name, cfg, train=loop.train)
+        values, pictures = evaluator.run(state.variables())
         result.update({f"{name}/{k}": v for k, v in values.items()})
         for key, image in pictures.items():
             images_lib.write_png(

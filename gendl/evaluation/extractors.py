@@ -31,7 +31,7 @@ import numpy as np
 
 from gendl.config import ConfigError
 from gendl.data.sampler import to_float
-from gendl.evaluation import classifier_config, prerequisites, runs
+from gendl.evaluation import classifier_config, predict, prerequisites, runs
 
 CACHE_DIR_ENV = "GENDL_CACHE_DIR"
 
@@ -129,12 +129,13 @@ def _classifier(dataset, cfg):
         raise ConfigError(
             f"The classifier at {path} was trained on {run.config.data.name!r}, not {dataset!r}."
         )
-    obj, variables = run.exp.objective, run.state.variables()
-    apply = jax.jit(lambda x: obj.apply(variables, x))
+    (features,) = predict.of(run.exp).require("classifier feature extractor", "features")
+    variables = run.state.variables()
+    apply = jax.jit(lambda x: features(variables, x))
     return Extractor(
         name="classifier",
         fingerprint=_fingerprint(variables),
-        image_shape=tuple(obj.image_shape),
+        image_shape=tuple(run.exp.objective.image_shape),
         num_classes=int(run.config.model.num_classes),
         apply=apply,
         batch_size=int(cfg.get("extractor_batch_size", 500)),

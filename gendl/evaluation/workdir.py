@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 from gendl.config import ConfigError
-from gendl.evaluation import evaluators, sampling
+from gendl.evaluation import evaluators, predict, sampling
 from gendl.evaluation.runs import load_config, load_run
 from gendl.monitoring import images as images_lib
 from gendl.training import loop
@@ -75,12 +75,16 @@ def export_npz(workdir, num_samples, out, seed=0, batch_size=500):
     if num_samples < 1:
         raise ConfigError(f"--num_samples must be >= 1, got {num_samples}.")
     run = load_run(workdir)
-    if not run.exp.objective.generates_images:
-        raise ConfigError(
-            f"{workdir} holds a {run.config.objective.name!r} run: it generates no images."
-        )
+    p = predict.of(run.exp)
+    sample, sample_noise = p.require(f"gendl.sample export of {workdir}", "sample", "sample_noise")
     images, labels = sampling.generate_all(
-        run.exp.objective, run.state.variables(), num_samples, batch_size=batch_size, seed=seed
+        sample,
+        sample_noise,
+        run.state.variables(),
+        num_samples,
+        num_classes=p.num_classes,
+        batch_size=batch_size,
+        seed=seed,
     )
     arrays = {"images": images}
     if labels is not None:

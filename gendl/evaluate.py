@@ -6,7 +6,8 @@
 Reads `<workdir>/config.json` (written by gendl.main), restores the newest readable
 checkpoint, runs the evaluators, prints a table of the figures followed by one JSON line, and
 writes the JSON to `<workdir>/eval_<step>.json`; pictures go to `<workdir>/samples/`.
-Sample-quality evaluators need a trained feature extractor: see configs/classifier.py.
+Sample-quality evaluators need a trained feature classifier: built on first need, once per
+dataset, in $GENDL_CACHE_DIR/classifier/<dataset> (gendl.evaluation.prerequisites).
 """
 
 import json

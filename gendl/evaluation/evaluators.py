@@ -203,8 +203,7 @@ class Anomaly:
 
     def __init__(self, exp, cfg):
         predict = predict_lib.of(exp)
-        if "elbo" not in predict:
-            predict.require("anomaly evaluator (the ELBO, else the reconstruction)", "reconstruct")
+        predict.require_one_of("anomaly evaluator", *self.NEEDS_ONE_OF)
         self.data = _TestData(exp, cfg)
         held_out = cfg.get("held_out", None) or exp.config.data.exclude_labels
         if not held_out:
@@ -426,9 +425,8 @@ def preflight(exp, name, cfg):
     predict = predict_lib.of(exp)
     user = f"{cls.__name__} evaluator (config.evals.{name})"
     predict.require(user, *getattr(cls, "NEEDS", ()))
-    one_of = getattr(cls, "NEEDS_ONE_OF", ())
-    if one_of and not any(n in predict for n in one_of):
-        predict.require(f"{user}, one of {', '.join(one_of)},", one_of[-1])
+    if getattr(cls, "NEEDS_ONE_OF", ()):
+        predict.require_one_of(user, *cls.NEEDS_ONE_OF)
     check = getattr(cls, "preflight", None)
     if check is None:
         return

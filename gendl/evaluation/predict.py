@@ -24,13 +24,20 @@ class Predict:
         """The functions `names`, or a ConfigError naming `user` (an evaluator or a CLI)."""
         missing = [n for n in names if n not in self.functions]
         if missing:
-            raise ConfigError(
-                f"The {user} needs the predict function{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(repr(n) for n in missing)}, which the {self.objective!r} objective "
-                f"does not provide (it provides: {', '.join(sorted(self.functions)) or 'none'}). "
-                "Remove that evaluator from config.evals, or use a model family that has it."
-            )
+            plural = "s" if len(missing) > 1 else ""
+            self._fail(user, f"function{plural} {', '.join(repr(n) for n in missing)}")
         return tuple(self.functions[n] for n in names)
+
+    def require_one_of(self, user: str, *names: str) -> None:
+        if not any(n in self.functions for n in names):
+            self._fail(user, f"function {' or '.join(repr(n) for n in names)}")
+
+    def _fail(self, user, what):
+        raise ConfigError(
+            f"The {user} needs the predict {what}, which the {self.objective!r} objective does "
+            f"not provide (it provides: {', '.join(sorted(self.functions)) or 'none'}). Remove "
+            "that evaluator from config.evals, or use a model family that has it."
+        )
 
 
 def of(exp) -> Predict:

@@ -288,6 +288,7 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
             eval_scalars = evals.run(step, state.variables(), is_last, writers)
         except Preempted:  # SIGTERM while an evaluator built its classifier: save this run too
             if last_good != step:
+                check_finite()  # a checkpoint never holds NaNs
                 ckpt.save(step, state, exp.checkpoint_meta(step), force=True)
             raise
         # A preemption also writes the partial window, so no logged step is lost.

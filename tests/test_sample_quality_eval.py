@@ -172,6 +172,24 @@ def test_classifier_that_cannot_be_built_skips_the_evaluation_not_training(
     assert not any(k.startswith("eval/") for k in final)
 
 
+def test_a_preemption_while_the_classifier_is_built_saves_the_run_first(
+    fake_data, tmp_path, monkeypatch
+):
+    from gendl.evaluation import prerequisites
+
+    def preempted(need, train):
+        raise loop.Preempted("Stopped by SIGTERM while building.")
+
+    monkeypatch.setattr(prerequisites, "ensure", preempted)
+    monkeypatch.setenv("GENDL_CACHE_DIR", str(tmp_path / "cache"))
+    gan = _gan_with_sample_quality(fake_data)
+    gan.total_steps = 3
+    gan.evals.sample_quality.every_steps = 2  # builds at step 2, no checkpoint is due there
+    with pytest.raises(loop.Preempted):
+        loop.train(gan, str(tmp_path / "gan"))
+    assert sorted(os.listdir(tmp_path / "gan" / "checkpoints")) == ["2"]
+
+
 def test_missing_inception_weights_warn_before_training_and_skip_the_evaluation(
     fake_data, tmp_path, caplog
 ):

@@ -190,6 +190,21 @@ def test_a_preemption_while_the_classifier_is_built_saves_the_run_first(
     assert sorted(os.listdir(tmp_path / "gan" / "checkpoints")) == ["2"]
 
 
+def test_a_classifier_build_that_diverges_skips_the_evaluation_not_training(
+    fake_data, tmp_path, monkeypatch, caplog
+):
+    from gendl.evaluation import prerequisites
+
+    def diverges(need, train):
+        raise loop.NonFiniteLossError("Training stopped: loss became nan at step 1.")
+
+    monkeypatch.setattr(prerequisites, "ensure", diverges)
+    monkeypatch.setenv("GENDL_CACHE_DIR", str(tmp_path / "cache"))
+    with caplog.at_level("INFO"):
+        assert loop.train(_gan_with_sample_quality(fake_data), str(tmp_path / "gan"))["step"] == 1
+    assert "Skipping the sample_quality evaluation; training goes on." in caplog.text
+
+
 def test_missing_inception_weights_warn_before_training_and_skip_the_evaluation(
     fake_data, tmp_path, caplog
 ):

@@ -198,7 +198,7 @@ class _Evaluations:
         classifier, with this trainer); None, with a warning, when that cannot be had."""
         try:
             return evaluators.build(self.exp, name, cfg, train=train)
-        except prerequisites.Unavailable as e:
+        except (prerequisites.Unavailable, NonFiniteLossError) as e:  # the latter: its build
             logging.warning("Skipping the %s evaluation; training goes on. %s", name, e)
             return None
 

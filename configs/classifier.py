@@ -1,51 +1,19 @@
 """gendl's domain classifier: the feature extractor of FID, KID, IS and precision/recall on
-MNIST and Fashion-MNIST (the role Inception-v3 plays on ImageNet-like data; its features
-are the 128-unit penultimate layer, its softmax the class probabilities).
+MNIST and Fashion-MNIST. The config itself is gendl/evaluation/classifier_config.py (in the
+package, so an installed gendl can build the classifier an evaluator needs): see its setting
+and accuracies there.
 
-Setting: 3x3 conv 32, 2x2 max-pool, 3x3 conv 64, max-pool, dense 128 (ReLU), dropout 0.5,
-Adam(1e-3, cosine decay to 0), batch 128, random shifts of up to 2 pixels, 8,000 steps (17
-epochs): 99.42% MNIST test accuracy. Fashion-MNIST (`:fashion`): horizontal flips instead of
-shifts, 91.79% test accuracy (both measured 2026-11-22).
-
-Train the classifiers the evaluators look for (see gendl/evaluation/extractors.py): the
-workdir must be `$GENDL_CACHE_DIR/classifier/<dataset>` (default ~/.cache/gendl/...):
+The sample-quality evaluators build the classifier they need on first use, once per dataset,
+in `$GENDL_CACHE_DIR/classifier/<dataset>` (default ~/.cache/gendl/...). To build it
+yourself beforehand:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/classifier.py --workdir=$HOME/.cache/gendl/classifier/mnist
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/classifier.py:fashion --workdir=$HOME/.cache/gendl/classifier/fashion_mnist
 CPU smoke run:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/classifier.py:smoke --workdir=/tmp/classifier_smoke
 """
 
-from gendl import config as config_lib
+from gendl.evaluation import classifier_config
 
 
 def get_config(arg=None):
-    c = config_lib.base_config()
-    c.total_steps = 8000
-    c.batch_size = 128
-    c.data.name = "mnist"
-
-    c.model.name = "conv_classifier"
-    c.model.num_classes = 10
-    c.model.channels = (32, 64)
-    c.model.hidden = 128
-    c.model.dropout = 0.5
-
-    c.objective.name = "classifier"
-    c.objective.shift = 2
-    c.objective.flip = False
-
-    c.optimizer.learning_rate = 1e-3
-    # Cosine decay to 0 at the last step: worth ~0.2% test accuracy over a constant rate.
-    c.optimizer.schedule = "cosine"
-    c.checkpoint.every_steps = 1000
-    c.log.every_steps = 100
-    c.evals.accuracy = dict(
-        type="classification", every_steps=0, num_examples=10_000, batch_size=500
-    )
-
-    def fashion(c):
-        c.data.name = "fashion_mnist"
-        c.objective.shift = 0
-        c.objective.flip = True
-
-    return config_lib.apply_variant(c, arg, {"smoke": config_lib.smoke, "fashion": fashion})
+    return classifier_config.get_config(arg)

@@ -7,10 +7,9 @@ Run (offline, from the original MNIST files):
 CPU smoke run (seconds):
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/wgan_gp.py:smoke --workdir=/tmp/wgan_gp_smoke
 Sample quality (FID, KID, IS, precision/recall in the features of gendl's MNIST classifier,
-10k samples against the 10k test images) runs every 50,000 steps and at the end; it needs the
-classifier trained once (see configs/classifier.py):
-    GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/classifier.py --workdir=$HOME/.cache/gendl/classifier/mnist
-and scores any checkpoint afterwards:
+10k samples against the 10k test images) runs every 50,000 steps and at the end; the first
+evaluation builds the classifier it needs once (cached, see configs/classifier.py), and
+`gendl.evaluate` scores any checkpoint afterwards:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.evaluate --workdir=runs/wgan_gp
 Benchmark the train step:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.bench --config=configs/wgan_gp.py

@@ -11,16 +11,12 @@ class; then the mean. Prints one JSON line and writes `<workdir>/anomaly.json`.
 
 import json
 import os
-import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from gendl import checkpointing, cli
-from gendl.config import ConfigError
-from gendl.data.source import DataError
+from gendl import cli
 from gendl.evaluation.workdir import evaluate
-from gendl.monitoring import console
 from gendl.training import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
@@ -58,15 +54,9 @@ def run(config, workdir, digits, num_samples=10):
 
 def main(argv):
     del argv
-    console.setup()
-    try:
-        results = run(_CONFIG.value, _WORKDIR.value, _DIGITS.value, _NUM_SAMPLES.value)
-    except (ConfigError, DataError, checkpointing.CheckpointError, loop.NonFiniteLossError) as e:
-        print(f"gendl.anomaly: error: {e}", file=sys.stderr)
-        return 1
+    results = run(_CONFIG.value, _WORKDIR.value, _DIGITS.value, _NUM_SAMPLES.value)
     print(json.dumps(results))
-    return 0
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
+    cli.run(main, "gendl.anomaly")

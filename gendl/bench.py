@@ -31,12 +31,11 @@ import time
 import flax
 import jax
 import optax
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 from gendl import cli
 from gendl.config import ConfigError
-from gendl.data.source import DataError
 from gendl.training import experiment as experiment_lib
 from gendl.training import loop
 
@@ -187,17 +186,13 @@ def _table(results) -> str:
 
 
 def main(argv):
-    logging.set_verbosity(logging.WARNING)
-    try:
-        if _DEVICES.value:
-            return _sweep(sys.argv, _DEVICES.value)
-        result = bench(_CONFIG.value, _STEPS.value, _WARMUP.value, _MESH_SIZE.value)
-    except (ConfigError, DataError, loop.NonFiniteLossError, loop.Preempted) as e:
-        print(f"gendl.bench: error: {e}", file=sys.stderr)
-        return 1
+    del argv
+    if _DEVICES.value:
+        return _sweep(sys.argv, _DEVICES.value)
+    result = bench(_CONFIG.value, _STEPS.value, _WARMUP.value, _MESH_SIZE.value)
     print(json.dumps(result))
     return 0
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
+    cli.run(main, "gendl.bench", verbosity=logging.WARNING)

@@ -1,8 +1,39 @@
-"""Command-line plumbing shared by `gendl.main` and `gendl.bench`."""
+"""Command-line plumbing of every entry point (gendl.main, sample, evaluate, anomaly, floors,
+bench): flag parsing, console set-up, and user errors printed as one message, not a traceback.
+"""
 
 import sys
 
-from absl import flags
+from absl import app, flags, logging
+
+from gendl import checkpointing
+from gendl.config import ConfigError
+from gendl.data.source import DataError
+from gendl.monitoring import console
+from gendl.training import loop
+
+# Failures whose message already says what to do: print it, no traceback wall.
+USER_ERRORS = (ConfigError, DataError, checkpointing.CheckpointError, loop.NonFiniteLossError)
+PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what a scheduler expects from a preempted job
+
+
+def run(main_fn, name="gendl", verbosity=logging.INFO):
+    """`app.run` of `main_fn(argv) -> exit code (None: 0)` with gendl's flag parser; exits."""
+    app.run(lambda argv: sys.exit(call(main_fn, argv, name, verbosity)), flags_parser=parse_flags)
+
+
+def call(main_fn, argv, name="gendl", verbosity=logging.INFO) -> int:
+    """Runs `main_fn(argv)` with the console set up; a user error or a preemption becomes a
+    message on stderr and the exit code (1, or 143 after a preemption's checkpoint)."""
+    console.setup(verbosity)
+    try:
+        return main_fn(argv) or 0
+    except USER_ERRORS as e:
+        print(f"{name}: error: {e}", file=sys.stderr)
+        return 1
+    except loop.Preempted as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
 
 
 def parse_flags(argv):

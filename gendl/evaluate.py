@@ -6,19 +6,16 @@
 Reads `<workdir>/config.json` (written by gendl.main), restores the newest readable
 checkpoint, runs the evaluators, prints a table of the figures followed by one JSON line, and
 writes the JSON to `<workdir>/eval_<step>.json`; pictures go to `<workdir>/samples/`.
-Sample-quality evaluators need a trained feature extractor: see configs/classifier.py.
+Sample-quality evaluators need a trained feature classifier: built on first need, once per
+dataset, in $GENDL_CACHE_DIR/classifier/<dataset> (gendl.evaluation.prerequisites).
 """
 
 import json
-import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
-from gendl import checkpointing, cli
-from gendl.config import ConfigError
-from gendl.data.source import DataError
+from gendl import cli
 from gendl.evaluation.workdir import evaluate, format_table
-from gendl.monitoring import console
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A workdir written by gendl.main.")
 _EVALS = flags.DEFINE_list("evals", None, "Evaluators to run (default: all in the config).")
@@ -32,19 +29,13 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
     del argv
-    console.setup()
-    try:
-        result = evaluate(
-            _WORKDIR.value, _EVALS.value, _NUM_SAMPLES.value, _NUM_EXAMPLES.value, _SET.value
-        )
-    except (ConfigError, DataError, checkpointing.CheckpointError) as e:
-        print(f"gendl.evaluate: error: {e}", file=sys.stderr)
-        return 1
+    result = evaluate(
+        _WORKDIR.value, _EVALS.value, _NUM_SAMPLES.value, _NUM_EXAMPLES.value, _SET.value
+    )
     logging.info("%s", result)
     print(format_table(result))
     print(json.dumps(result))
-    return 0
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
+    cli.run(main, "gendl.evaluate")

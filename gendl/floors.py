@@ -4,20 +4,18 @@
 
 FID/KID/precision-recall of the first N test images against the first N training images, and
 the Inception Score of real test and training images, in the extractor's features. Prints one
-JSON line. Uses (and fills) the same reference-feature cache as the evaluators.
+JSON line. Uses (and fills) the same classifier and reference-feature caches as the evaluators
+(the classifier is built on first need).
 """
 
 import json
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
 from gendl import cli
-from gendl.config import ConfigError
-from gendl.data.source import DataError
-from gendl.evaluation import reference
-from gendl.monitoring import console
+from gendl.evaluation import extractors, prerequisites, reference
+from gendl.training import loop
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "TFDS name of the dataset.")
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 10_000, "Images per side.")
@@ -26,20 +24,14 @@ _EXTRACTOR = flags.DEFINE_string("extractor", "classifier", "Feature extractor."
 
 def main(argv):
     del argv
-    console.setup()
-    try:
-        out = reference.real_data_floors(
-            _DATASET.value,
-            _NUM_IMAGES.value,
-            _EXTRACTOR.value,
-            manual_dir=os.environ.get("GENDL_MANUAL_DIR") or None,
-        )
-    except (ConfigError, DataError) as e:
-        print(f"gendl.floors: error: {e}", file=sys.stderr)
-        return 1
+    manual_dir = os.environ.get("GENDL_MANUAL_DIR") or None
+    for need in extractors.prerequisites_of(_EXTRACTOR.value, _DATASET.value, {}, manual_dir):
+        prerequisites.ensure(need, loop.train)
+    out = reference.real_data_floors(
+        _DATASET.value, _NUM_IMAGES.value, _EXTRACTOR.value, manual_dir=manual_dir
+    )
     print(json.dumps({"dataset": _DATASET.value, **out}))
-    return 0
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
+    cli.run(main, "gendl.floors")

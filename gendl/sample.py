@@ -7,15 +7,10 @@ models `labels`, int32 [N], the class each image was asked for (label i % K for 
 Uses the latest readable checkpoint; noise comes from --seed.
 """
 
-import sys
+from absl import flags
 
-from absl import app, flags
-
-from gendl import checkpointing, cli
-from gendl.config import ConfigError
-from gendl.data.source import DataError
+from gendl import cli
 from gendl.evaluation import workdir
-from gendl.monitoring import console
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A workdir written by gendl.main.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10_000, "Number of images.")
@@ -27,17 +22,11 @@ flags.mark_flags_as_required(["workdir", "out"])
 
 def main(argv):
     del argv
-    console.setup()
-    try:
-        images, _ = workdir.export_npz(
-            _WORKDIR.value, _NUM_SAMPLES.value, _OUT.value, _SEED.value, _BATCH_SIZE.value
-        )
-    except (ConfigError, DataError, checkpointing.CheckpointError) as e:
-        print(f"gendl.sample: error: {e}", file=sys.stderr)
-        return 1
+    images, _ = workdir.export_npz(
+        _WORKDIR.value, _NUM_SAMPLES.value, _OUT.value, _SEED.value, _BATCH_SIZE.value
+    )
     print(f"Wrote {images.shape} uint8 images to {_OUT.value}")
-    return 0
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
+    cli.run(main, "gendl.sample")

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import chex
 import jax
@@ -16,6 +17,7 @@ import pytest
 
 from gendl.config import ConfigError
 from gendl.objectives import gan
+from gendl.parallel import mesh as mesh_lib
 from gendl.training import experiment
 from gendl.training import state as state_lib
 
@@ -172,13 +174,17 @@ class _ToyConditional:
         images = jnp.broadcast_to(labels[:, None, None, None] / 10.0, (len(z), 4, 4, 1))
         return images.at[:, 0, 0, 0].set(jax.nn.sigmoid(z[:, 0]))
 
+    def predictors(self):
+        return {"sample": self.sample, "sample_noise": self.sample_noise, "latents": self.latents}
+
 
 def test_generator_pictures_layout():
     from gendl.evaluation.generator_pictures import GeneratorPictures
 
     toy = _ToyConditional()
     toy.num_classes, toy.z_dim = 10, 3
-    exp = type("Exp", (), {"objective": toy, "sample": staticmethod(toy.sample)})()
+    config = ml_collections.ConfigDict({"objective": {"name": "toy"}, "model": {"num_classes": 10}})
+    exp = types.SimpleNamespace(objective=toy, config=config, mesh=mesh_lib.make_mesh())
     cfg = dict(num_samples=100, interpolation_rows=3, interpolation_steps=5)
     _, pictures = GeneratorPictures(exp, cfg).run(None)
     grid, strip = pictures["samples"], pictures["interpolations"]

@@ -121,14 +121,100 @@ def test_sample_cli(runs, tmp_path):
     assert diff.max() <= 1
 
 
-def test_missing_classifier_says_how_to_train_it(fake_data, tmp_path, monkeypatch):
-    monkeypatch.setenv("GENDL_CACHE_DIR", str(tmp_path / "empty"))
+def _gan_with_sample_quality(fake_data, **settings):
     gan = _data(load("wgan_gp"), fake_data)
     gan.total_steps, gan.batch_size, gan.model.dim = 1, 8, 8
-    gan.evals.sample_quality.every_steps = 0  # would run at the end: checked at the start
-    with pytest.raises(ConfigError, match="--config=configs/classifier.py --workdir="):
+    gan.objective.n_critic = 1
+    gan.evals.sample_quality.update(
+        every_steps=0, num_samples=16, batch_size=16, metrics=("fid", "is"), **settings
+    )
+    return gan
+
+
+# A classifier of two steps: what matters is that it is built, not how well it classifies.
+TINY_CLASSIFIER = {"total_steps": 2, "batch_size": 16, "evals": {"accuracy": {"num_examples": 32}}}
+
+
+def test_missing_classifier_is_built_on_first_need_and_the_run_goes_on(
+    fake_data, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setenv("GENDL_CACHE_DIR", str(tmp_path / "cache"))
+    gan = _gan_with_sample_quality(fake_data, classifier_overrides=TINY_CLASSIFIER)
+    with caplog.at_level("INFO"):
+        assert loop.train(gan, str(tmp_path / "gan"))["step"] == 1
+    built = tmp_path / "cache" / "classifier" / "mnist"
+    assert (built / "config.json").exists() and (built / "checkpoints").is_dir()
+    assert not (tmp_path / "cache" / "classifier" / "mnist.partial").exists()
+    assert "Building the mnist feature classifier, once, cached in" in caplog.text
+    assert "step 2/2" in caplog.text  # the classifier's own training, with its progress line
+    final = [json.loads(x) for x in open(tmp_path / "gan" / "metrics.jsonl")][-1]
+    assert final["eval/sample_quality/fid/classifier/16/test"] >= 0.0
+    # The cached classifier is reused, not rebuilt.
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        loop.train(gan, str(tmp_path / "gan2"))
+    assert "Building the mnist feature classifier" not in caplog.text
+
+
+def test_classifier_that_cannot_be_built_skips_the_evaluation_not_training(
+    fake_data, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setenv("GENDL_CACHE_DIR", str(tmp_path / "cache"))
+    no_data = {"data": {"manual_dir": str(tmp_path / "nothing"), "data_dir": str(tmp_path)}}
+    gan = _gan_with_sample_quality(fake_data, classifier_overrides={**TINY_CLASSIFIER, **no_data})
+    with caplog.at_level("INFO"):
+        assert loop.train(gan, str(tmp_path / "gan"))["step"] == 1
+    assert "Skipping the sample_quality evaluation; training goes on." in caplog.text
+    assert "build it by hand with `python -m gendl.main --config=" in caplog.text
+    assert (tmp_path / "gan" / "checkpoints").is_dir()
+    assert not (tmp_path / "cache" / "classifier" / "mnist").exists()
+    final = [json.loads(x) for x in open(tmp_path / "gan" / "metrics.jsonl")][-1]
+    assert not any(k.startswith("eval/") for k in final)
+
+
+def test_a_preemption_while_the_classifier_is_built_saves_the_run_first(
+    fake_data, tmp_path, monkeypatch
+):
+    from gendl.evaluation import prerequisites
+
+    def preempted(need, train):
+        raise loop.Preempted("Stopped by SIGTERM while building.")
+
+    monkeypatch.setattr(prerequisites, "ensure", preempted)
+    monkeypatch.setenv("GENDL_CACHE_DIR", str(tmp_path / "cache"))
+    gan = _gan_with_sample_quality(fake_data)
+    gan.total_steps = 3
+    gan.evals.sample_quality.every_steps = 2  # builds at step 2, no checkpoint is due there
+    with pytest.raises(loop.Preempted):
         loop.train(gan, str(tmp_path / "gan"))
-    assert not os.path.exists(tmp_path / "gan" / "checkpoints")
+    assert sorted(os.listdir(tmp_path / "gan" / "checkpoints")) == ["2"]
+
+
+def test_a_classifier_build_that_diverges_skips_the_evaluation_not_training(
+    fake_data, tmp_path, monkeypatch, caplog
+):
+    from gendl.evaluation import prerequisites
+
+    def diverges(need, train):
+        raise loop.NonFiniteLossError("Training stopped: loss became nan at step 1.")
+
+    monkeypatch.setattr(prerequisites, "ensure", diverges)
+    monkeypatch.setenv("GENDL_CACHE_DIR", str(tmp_path / "cache"))
+    with caplog.at_level("INFO"):
+        assert loop.train(_gan_with_sample_quality(fake_data), str(tmp_path / "gan"))["step"] == 1
+    assert "Skipping the sample_quality evaluation; training goes on." in caplog.text
+
+
+def test_missing_inception_weights_warn_before_training_and_skip_the_evaluation(
+    fake_data, tmp_path, caplog
+):
+    weights = str(tmp_path / "missing.pth")
+    gan = _gan_with_sample_quality(fake_data, extractor="inception", inception_weights=weights)
+    with caplog.at_level("INFO"):
+        assert loop.train(gan, str(tmp_path / "gan"))["step"] == 1
+    before = caplog.text.index("Starting from scratch")
+    assert "The sample_quality evaluation will be skipped" in caplog.text[:before]
+    assert "Skipping the sample_quality evaluation" in caplog.text[before:]
 
 
 def test_inception_extractor_without_weights_says_where_to_get_them(tmp_path):

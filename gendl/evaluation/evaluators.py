@@ -1,9 +1,10 @@
 """Evaluators that run during training (config.evals) and from `python -m gendl.evaluate`.
 
 Each evaluator is built lazily from `config.evals.<name>` (its `type` picks the class) and
-returns (scalars, images) for the current parameters. They read the dataset's test split
-and use only the objective's public methods (encode, decode_mean, log_weights, elbo, sample),
-so any model family that provides those gets them.
+returns (scalars, images) for the current parameters. They read the dataset's test split and
+see the model only through the predict functions its class names in NEEDS (from the
+objective's `predictors()`, gendl.evaluation.predict), so any model family that provides
+those gets them, and a config asking for one its objective lacks fails before training.
 """
 
 import functools
@@ -11,10 +12,13 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from gendl.config import ConfigError
 from gendl.data import source, transforms
 from gendl.evaluation import anomaly, extractors, likelihood, reference, sample_quality, sampling
+from gendl.evaluation import predict as predict_lib
+from gendl.evaluation import prerequisites as prerequisites_lib
 from gendl.evaluation.generator_pictures import GeneratorPictures
 from gendl.monitoring import figures
 from gendl.monitoring import images as images_lib
@@ -68,23 +72,25 @@ class Likelihood:
     """Test ELBO and the importance-sampled NLL estimate -log p(x) in nats (Burda et al. 2015),
     k = num_samples importance samples per example, streamed in chunks to bound memory."""
 
+    NEEDS = ("log_weights", "elbo")
+
     def __init__(self, exp, cfg):
+        log_weights, elbo = predict_lib.of(exp).require("likelihood evaluator", *self.NEEDS)
         self.data = _TestData(exp, cfg)
         self.k = int(cfg.get("num_samples", 5000))
         chunk = int(cfg.get("chunk_size", 500))
-        obj = exp.objective
         rep = mesh_lib.replicated(exp.mesh)
 
         def per_example(params, x, labels, rng):
             ll = likelihood.importance_sampled_log_likelihood(
-                lambda p, x, r, n: obj.log_weights(p, x, labels, r, n),
+                lambda p, x, r, n: log_weights(p, x, labels, r, n),
                 params,
                 x,
                 rng,
                 self.k,
                 min(chunk, self.k),
             )
-            return obj.elbo(params, x, labels, jax.random.fold_in(rng, 1)), ll
+            return elbo(params, x, labels, jax.random.fold_in(rng, 1)), ll
 
         self._fn = jax.jit(per_example, out_shardings=(rep, rep))
         self.seed = int(cfg.get("seed", 0))
@@ -107,17 +113,12 @@ class Reconstruction:
     """Reconstruction error of the test split through the encoder's mean code: BCE (nats per
     image), MSE per pixel and PSNR; plus a reconstruction grid."""
 
+    NEEDS = ("reconstruct",)
+
     def __init__(self, exp, cfg):
+        (reconstruct,) = predict_lib.of(exp).require("reconstruction evaluator", *self.NEEDS)
         self.data = _TestData(exp, cfg)
-        obj = exp.objective
-        rep = mesh_lib.replicated(exp.mesh)
-
-        def recon(params, x, labels):
-            code = obj.encode(params, x, labels)
-            code = code[0] if isinstance(code, tuple) else code  # a VAE's posterior mean
-            return obj.decode_mean(params, code, labels)
-
-        self._fn = jax.jit(recon, out_shardings=rep)
+        self._fn = jax.jit(reconstruct, out_shardings=mesh_lib.replicated(exp.mesh))
         self.num_pictures = int(cfg.get("num_pictures", 32))
 
     def run(self, params):
@@ -145,45 +146,50 @@ class Reconstruction:
 
 class Pictures:
     """Prior samples (one row per class for conditional models), latent interpolations between
-    test images, and for 2-D latents the decoded manifold and a scatter of test codes."""
+    test images, and for 2-D latents the decoded manifold and a scatter of test codes.
+    Decoding a code is `sample` (for a latent-variable model, the decoder's mean)."""
+
+    NEEDS = ("sample", "sample_noise", "encode")
 
     def __init__(self, exp, cfg):
+        predict = predict_lib.of(exp)
+        self.sample, self.sample_noise, self.encode = predict.require(
+            "pictures evaluator", *self.NEEDS
+        )
+        self.conditional = predict.num_classes is not None
         self.data = _TestData(exp, cfg)
-        self.exp = exp
         self.steps = int(cfg.get("interpolation_steps", 10))
         self.rows = int(cfg.get("interpolation_rows", 8))
 
+    def _decode(self, params, code, labels):
+        return self.sample(params, code, labels) if self.conditional else self.sample(params, code)
+
     def run(self, params):
-        obj = self.exp.objective
         out = {}
         n = 100
-        noise = obj.sample_noise(jax.random.key(0), n)
-        labels = jnp.repeat(jnp.arange(10), 10) if getattr(obj, "conditional", False) else None
-        samples = (
-            obj.sample(params, noise, labels) if labels is not None else obj.sample(params, noise)
-        )
+        noise = self.sample_noise(jax.random.key(0), n)
+        labels = jnp.repeat(jnp.arange(10), 10) if self.conditional else None
+        samples = self._decode(params, noise, labels)
         out["prior_samples"] = images_lib.make_grid(np.asarray(samples), ncol=10)
 
         x = jnp.asarray(self.data.x[: 2 * self.rows])
         y = jnp.asarray(self.data.labels[: 2 * self.rows])
-        code = obj.encode(params, x, y)
-        code = code[0] if isinstance(code, tuple) else code
+        code = self.encode(params, x, y)
         path = figures.slerp(code[: self.rows], code[self.rows :], self.steps)  # [steps, rows, d]
         path = jnp.swapaxes(path, 0, 1).reshape(self.rows * self.steps, -1)
         rows_y = jnp.repeat(y[: self.rows], self.steps)
-        strip = np.asarray(obj.decode_mean(params, path, rows_y))
+        strip = np.asarray(self._decode(params, path, rows_y))
         out["interpolations"] = figures.interpolation_strip(
             strip.reshape(self.rows, self.steps, *strip.shape[1:])
         )
 
-        if code.shape[-1] == 2 and not getattr(obj, "conditional", False):
+        if code.shape[-1] == 2 and not self.conditional:
             out["manifold"] = figures.manifold_grid(
-                lambda z: np.asarray(obj.decode_mean(params, jnp.asarray(z)))
+                lambda z: np.asarray(self.sample(params, jnp.asarray(z)))
             )
             codes = []
             for xb, yb, valid in self.data.batches():
-                c = obj.encode(params, xb, yb)
-                codes.append(np.asarray(c[0] if isinstance(c, tuple) else c)[:valid])
+                codes.append(np.asarray(self.encode(params, xb, yb))[:valid])
             out["latent_scatter"] = figures.scatter_plot(np.concatenate(codes), self.data.labels)
         return {}, out
 
@@ -193,7 +199,11 @@ class Anomaly:
     over `num_samples` draws for a VAE, the reconstruction BCE for an autoencoder); the classes
     left out of training (config.data.exclude_labels) are the anomalies. Reports AUROC."""
 
+    NEEDS_ONE_OF = ("elbo", "reconstruct")
+
     def __init__(self, exp, cfg):
+        predict = predict_lib.of(exp)
+        predict.require_one_of("anomaly evaluator", *self.NEEDS_ONE_OF)
         self.data = _TestData(exp, cfg)
         held_out = cfg.get("held_out", None) or exp.config.data.exclude_labels
         if not held_out:
@@ -202,14 +212,15 @@ class Anomaly:
                 "(left out of training) or config.evals.<name>.held_out."
             )
         self.is_anomaly = np.isin(self.data.labels, np.asarray(held_out))
-        obj, k = exp.objective, int(cfg.get("num_samples", 10))
+        k = int(cfg.get("num_samples", 10))
         rep = mesh_lib.replicated(exp.mesh)
+        elbo, reconstruct = predict.functions.get("elbo"), predict.functions.get("reconstruct")
 
         def score(params, x, labels, rng):
-            if hasattr(obj, "elbo"):
+            if elbo is not None:
                 keys = jax.random.split(rng, k)
-                return -jnp.mean(jnp.stack([obj.elbo(params, x, labels, r) for r in keys]), 0)
-            r = obj.decode_mean(params, obj.encode(params, x, labels), labels)
+                return -jnp.mean(jnp.stack([elbo(params, x, labels, r) for r in keys]), 0)
+            r = reconstruct(params, x, labels)
             p = jnp.clip(r, 1e-6, 1 - 1e-6).reshape(x.shape[0], -1)
             t = x.reshape(x.shape[0], -1)
             return -jnp.sum(t * jnp.log(p) + (1 - t) * jnp.log(1 - p), -1)
@@ -225,22 +236,17 @@ class Anomaly:
 
 
 class Classification:
-    """Test error and accuracy of a model that classifies (`objective.classify(variables, x)`
-    -> logits): the semi-supervised GAN's discriminator, the feature-extractor classifier;
-    on the first num_examples test images."""
+    """Test error and accuracy of a model that classifies (predict function
+    `classify(variables, x)` -> logits): the semi-supervised GAN's discriminator, the
+    feature-extractor classifier; on the first num_examples test images."""
+
+    NEEDS = ("classify",)
 
     def __init__(self, exp, cfg):
-        if not hasattr(exp.objective, "classify"):
-            raise ConfigError(
-                f"The classification evaluator needs an objective with a classify() method; "
-                f"{exp.config.objective.name!r} has none. Remove it from config.evals."
-            )
+        (classify,) = predict_lib.of(exp).require("classification evaluator", *self.NEEDS)
         self.data = _TestData(exp, cfg)
         rep = mesh_lib.replicated(exp.mesh)
-        self._fn = jax.jit(
-            lambda params, x: jnp.argmax(exp.objective.classify(params, x), -1),
-            out_shardings=rep,
-        )
+        self._fn = jax.jit(lambda params, x: jnp.argmax(classify(params, x), -1), out_shardings=rep)
 
     def run(self, params):
         wrong, count = 0, 0
@@ -255,35 +261,26 @@ class Classification:
 
 
 class Traversals:
-    """Latent traversals of a model with interpretable codes (InfoGAN): one picture per
-    continuous code, the categorical code by row and that continuous code swept across the
-    columns, from `objective.traversal_noise(rng, code, steps)`; plus one picture with fresh
-    noise per row and the category by column."""
+    """Latent traversals of a model with interpretable codes (InfoGAN): the pictures of the
+    predict function `traversal_noise(rng, steps)` -> {name: (noise, columns)} (one per
+    continuous code, the categorical code by row and that code swept across the columns;
+    one with fresh noise per row and the category by column), drawn with `sample`."""
+
+    NEEDS = ("sample", "traversal_noise")
 
     def __init__(self, exp, cfg):
-        obj = exp.objective
-        if not hasattr(obj, "traversal_noise"):
-            raise ConfigError(
-                f"The traversals evaluator needs an objective with traversal_noise(); "
-                f"{exp.config.objective.name!r} has none. Remove it from config.evals."
-            )
-        self.obj, self.steps, self.seed = obj, int(cfg.get("steps", 10)), int(cfg.get("seed", 0))
-        self._sample = jax.jit(obj.sample, out_shardings=mesh_lib.replicated(exp.mesh))
+        sample, self.traversal_noise = predict_lib.of(exp).require(
+            "traversals evaluator", *self.NEEDS
+        )
+        self.steps, self.seed = int(cfg.get("steps", 10)), int(cfg.get("seed", 0))
+        self._sample = jax.jit(sample, out_shardings=mesh_lib.replicated(exp.mesh))
 
     def run(self, params):
         out = {}
-        key = jax.random.key(self.seed)
-        for code in range(self.obj.num_continuous):
-            noise = self.obj.traversal_noise(key, code, self.steps)
+        pictures = self.traversal_noise(jax.random.key(self.seed), self.steps)
+        for name, (noise, columns) in pictures.items():
             images = np.asarray(jax.device_get(self._sample(params, noise)))
-            out[f"continuous{code}"] = images_lib.make_grid(images, ncol=self.steps)
-        # Categories across the columns, a fresh z and continuous code per row.
-        k, rows = self.obj.num_categories, self.steps
-        z, _, cont = self.obj.sample_codes(jax.random.fold_in(key, 1), rows)
-        cat = jnp.tile(jnp.arange(k), rows)
-        noise = self.obj.generator_input(jnp.repeat(z, k, 0), cat, jnp.repeat(cont, k, 0))
-        images = np.asarray(jax.device_get(self._sample(params, noise)))
-        out["categorical"] = images_lib.make_grid(images, ncol=k)
+            out[name] = images_lib.make_grid(images, ncol=columns)
         return {}, out
 
 
@@ -305,14 +302,25 @@ class SampleQuality:
     """
 
     METRICS = ("fid", "kid", "is", "pr", "modes")
+    NEEDS = ("sample", "sample_noise")
 
     @staticmethod
     def preflight(exp, cfg):
         extractors.check_available(cfg.get("extractor", "classifier"), exp.config.data.name, cfg)
 
+    @staticmethod
+    def prerequisites(exp, cfg):
+        data = exp.config.data
+        return extractors.prerequisites_of(
+            cfg.get("extractor", "classifier"), data.name, cfg, data.manual_dir, data.data_dir
+        )
+
     def __init__(self, exp, cfg):
         c = exp.config
-        self.exp, self.cfg = exp, cfg
+        predict = predict_lib.of(exp)
+        self.sample, self.sample_noise = predict.require("sample_quality evaluator", *self.NEEDS)
+        self.num_classes = predict.num_classes
+        self.cfg = cfg
         self.metrics = tuple(cfg.get("metrics", self.METRICS))
         unknown = sorted(set(self.metrics) - set(self.METRICS))
         if unknown:
@@ -332,12 +340,14 @@ class SampleQuality:
             self.metrics = tuple(m for m in self.metrics if m not in ("is", "modes"))
 
     def run(self, variables):
-        cfg, obj, ext = self.cfg, self.exp.objective, self.extractor
+        cfg, ext = self.cfg, self.extractor
         features, logits, requested = [], [], []
         for images, labels in sampling.generate(
-            obj,
+            self.sample,
+            self.sample_noise,
             variables,
             self.n,
+            num_classes=self.num_classes,
             batch_size=int(cfg.get("batch_size", 500)),
             seed=int(cfg.get("seed", 0)),
         ):
@@ -407,11 +417,31 @@ def _class(name, cfg):
 
 
 def preflight(exp, name, cfg):
-    """Cheap checks of what the evaluator will need, before training starts."""
-    check = getattr(_class(name, cfg), "preflight", None)
-    if check is not None:
+    """Checks before training starts: the objective must provide the predict functions the
+    evaluator needs (ConfigError); what it needs that gendl cannot build (e.g. Inception
+    weights) gets a warning that the evaluation will be skipped (training is never stopped
+    for it)."""
+    cls = _class(name, cfg)
+    predict = predict_lib.of(exp)
+    user = f"{cls.__name__} evaluator (config.evals.{name})"
+    predict.require(user, *getattr(cls, "NEEDS", ()))
+    if getattr(cls, "NEEDS_ONE_OF", ()):
+        predict.require_one_of(user, *cls.NEEDS_ONE_OF)
+    check = getattr(cls, "preflight", None)
+    if check is None:
+        return
+    try:
         check(exp, cfg)
+    except prerequisites_lib.Unavailable as e:
+        logging.warning("The %s evaluation will be skipped: %s", name, e)
 
 
-def build(exp, name, cfg):
-    return _class(name, cfg)(exp, cfg)
+def build(exp, name, cfg, train=None):
+    """The evaluator, after building with `train` (gendl.training.loop.train, passed in: the
+    trainer imports this module) what it needs once per dataset and is not cached yet.
+    Raises prerequisites.Unavailable when that cannot be had."""
+    cls = _class(name, cfg)
+    if train is not None:
+        for need in getattr(cls, "prerequisites", lambda exp, cfg: [])(exp, cfg):
+            prerequisites_lib.ensure(need, train)
+    return cls(exp, cfg)

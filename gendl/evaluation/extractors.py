@@ -5,10 +5,11 @@ logits [n, K] or None)`: features for FID, KID and precision/recall, logits for 
 Score and mode coverage. Its `fingerprint` changes whenever its weights do, so cached
 reference statistics (gendl.evaluation.reference) of an older checkpoint are never reused.
 
-- "classifier": gendl's own domain classifier (configs/classifier.py), trained by gendl on
-  the dataset being evaluated. It is found at `<classifier_workdir>` when the evaluator's
-  config sets one, else at `$GENDL_CACHE_DIR/classifier/<dataset>` (GENDL_CACHE_DIR defaults
-  to ~/.cache/gendl). Its penultimate (128-unit) layer gives the features.
+- "classifier": gendl's own domain classifier (gendl/evaluation/classifier_config.py), trained
+  by gendl on the dataset being evaluated, on first need (`prerequisites_of`). It lives at
+  `<classifier_workdir>` when the evaluator's config sets one, else at
+  `$GENDL_CACHE_DIR/classifier/<dataset>` (GENDL_CACHE_DIR defaults to ~/.cache/gendl). Its
+  penultimate (128-unit) layer gives the features.
 - "inception": the FID Inception-v3 of pytorch-fid (third_party/inception; pool3, 2048
   features; images resized to 299x299 bilinear, grey repeated to RGB), with the weights file
   at `inception_weights` (default $GENDL_CACHE_DIR/inception/pt_inception-2015-12-05-...pth).
@@ -30,14 +31,9 @@ import numpy as np
 
 from gendl.config import ConfigError
 from gendl.data.sampler import to_float
+from gendl.evaluation import classifier_config, predict, prerequisites, runs
 
 CACHE_DIR_ENV = "GENDL_CACHE_DIR"
-
-# Which training config makes the classifier of each dataset (the variant after the colon).
-_CLASSIFIER_CONFIGS = {
-    "mnist": "configs/classifier.py",
-    "fashion_mnist": "configs/classifier.py:fashion",
-}
 
 
 def cache_dir() -> str:
@@ -79,15 +75,32 @@ def classifier_workdir(dataset: str, cfg) -> str:
     return cfg.get("classifier_workdir", "") or os.path.join(cache_dir(), "classifier", dataset)
 
 
+def classifier_prerequisite(dataset: str, cfg, manual_dir="", data_dir=""):
+    """The classifier of `dataset` as a prerequisite (built on first need, see
+    gendl.evaluation.prerequisites), reading the data where the evaluated run reads it."""
+    workdir = classifier_workdir(dataset, cfg)
+    variant = classifier_config.VARIANTS.get(dataset)
+    flag = f"{classifier_config.__file__}{':' + variant if variant else ''}"
+    extra = "" if dataset in classifier_config.VARIANTS else f" --config.data.name={dataset}"
+    return prerequisites.Prerequisite(
+        description=f"the {dataset} feature classifier",
+        workdir=workdir,
+        config=classifier_config.for_dataset(
+            dataset, manual_dir, data_dir, cfg.get("classifier_overrides", None)
+        ),
+        how_to=f"python -m gendl.main --config={flag}{extra} --workdir={workdir}",
+    )
+
+
 def _missing_classifier(dataset, workdir):
-    config = _CLASSIFIER_CONFIGS.get(dataset, f"configs/classifier.py --config.data.name={dataset}")
-    return ConfigError(
-        f"No trained classifier for {dataset!r} at {workdir}: the 'classifier' feature extractor "
-        "(FID, KID, IS, precision/recall) is gendl's own domain classifier, trained once per "
-        "dataset. Train it with `python -m gendl.main "
-        f"--config={config} --workdir={workdir}` (a few minutes on a CPU; add "
-        "GENDL_MANUAL_DIR=<dir> to prepare the data offline), or point "
-        "config.evals.<name>.classifier_workdir at a classifier run you already have."
+    how_to = classifier_prerequisite(dataset, {"classifier_workdir": workdir}).how_to
+    return prerequisites.Unavailable(
+        f"No trained classifier for {dataset!r} at {workdir}: the 'classifier' feature "
+        "extractor (FID, KID, IS, precision/recall) is gendl's own domain classifier, trained "
+        "once per dataset. gendl.main, gendl.evaluate and gendl.floors build it there on first "
+        f"need; to build it by hand run `{how_to}` (add GENDL_MANUAL_DIR=<dir> to prepare the "
+        "data offline), or point config.evals.<name>.classifier_workdir at a classifier run "
+        "you already have."
     )
 
 
@@ -100,13 +113,11 @@ def _fingerprint(tree) -> str:
 
 
 def _classifier(dataset, cfg):
-    from gendl.evaluation import workdir as workdir_lib  # it imports the evaluators
-
     path = classifier_workdir(dataset, cfg)
     if not os.path.exists(os.path.join(path, "config.json")):
         raise _missing_classifier(dataset, path)
     try:
-        run = workdir_lib.load_run(path)
+        run = runs.load_run(path)
     except ConfigError as e:
         raise _missing_classifier(dataset, path) from e
     if run.config.objective.name != "classifier":
@@ -118,12 +129,13 @@ def _classifier(dataset, cfg):
         raise ConfigError(
             f"The classifier at {path} was trained on {run.config.data.name!r}, not {dataset!r}."
         )
-    obj, variables = run.exp.objective, run.state.variables()
-    apply = jax.jit(lambda x: obj.apply(variables, x))
+    (features,) = predict.of(run.exp).require("classifier feature extractor", "features")
+    variables = run.state.variables()
+    apply = jax.jit(lambda x: features(variables, x))
     return Extractor(
         name="classifier",
         fingerprint=_fingerprint(variables),
-        image_shape=tuple(obj.image_shape),
+        image_shape=tuple(run.exp.objective.image_shape),
         num_classes=int(run.config.model.num_classes),
         apply=apply,
         batch_size=int(cfg.get("extractor_batch_size", 500)),
@@ -142,7 +154,7 @@ def inception_weights(cfg) -> str:
 def _missing_inception(path):
     from third_party import inception
 
-    return ConfigError(
+    return prerequisites.Unavailable(
         f"No Inception-v3 FID weights at {path}. Download {inception.FID_WEIGHTS_URL} (91 MiB, "
         f"pytorch-fid's port of the 2015 TensorFlow graph) to that path, or set "
         "config.evals.<name>.inception_weights to where you keep it (see third_party/README.md)."
@@ -180,17 +192,21 @@ REGISTRY = {"classifier": _classifier, "inception": _inception}
 
 
 def check_available(name: str, dataset: str, cfg) -> None:
-    """Raises the error `build` would raise for a missing extractor, without loading it."""
-    if name == "classifier":
-        path = classifier_workdir(dataset, cfg)
-        if not os.path.isdir(os.path.join(path, "checkpoints")):
-            raise _missing_classifier(dataset, path)
-    elif name == "inception":
+    """Raises Unavailable for what `build` would miss and gendl cannot build (the Inception
+    weights), without loading anything; the classifier is built on first need."""
+    if name == "inception":
         path = inception_weights(cfg)
         if not path.startswith(("http://", "https://")) and not os.path.exists(path):
             raise _missing_inception(path)
     elif name not in REGISTRY:
         build(name, dataset, cfg)
+
+
+def prerequisites_of(name: str, dataset: str, cfg, manual_dir="", data_dir="") -> list:
+    """What extractor `name` needs built before `build` can load it."""
+    if name == "classifier":
+        return [classifier_prerequisite(dataset, cfg, manual_dir, data_dir)]
+    return []
 
 
 def build(name: str, dataset: str, cfg) -> Extractor:

@@ -10,6 +10,7 @@ its stored (TFDS) order.
 import os
 
 import numpy as np
+from absl import logging
 
 from gendl.data import source
 from gendl.evaluation import extractors
@@ -31,6 +32,14 @@ def reference_features(extractor, dataset, split, n, *, manual_dir=None, data_di
     if os.path.exists(path):
         with np.load(path) as f:
             return dict(f)
+    logging.info(
+        "Computing the %s reference features of %d %s %s images, once, cached in %s",
+        extractor.name,
+        n,
+        dataset,
+        split,
+        path,
+    )
     features, logits = extractor(images[:n])
     fit = sq.GaussianFit().update(features)
     out = {"features": features, "mean": fit.mean, "cov": fit.cov, "n": np.int64(n)}

@@ -1,57 +1,18 @@
-"""A trained workdir's latest checkpoint: loading it (for gendl.evaluate, gendl.sample and the
-classifier feature extractor) and evaluating it (library side of gendl.evaluate)."""
+"""Evaluating a trained workdir's latest checkpoint (library side of gendl.evaluate) and
+exporting its samples (gendl.sample); loading it is gendl.evaluation.runs."""
 
 import ast
-import dataclasses
 import json
 import os
 
 import jax
-import ml_collections
 import numpy as np
 
-from gendl import checkpointing
 from gendl.config import ConfigError
-from gendl.evaluation import evaluators, sampling
+from gendl.evaluation import evaluators, predict, sampling
+from gendl.evaluation.runs import load_config, load_run
 from gendl.monitoring import images as images_lib
-from gendl.training import experiment as experiment_lib
-
-
-def _load_config(workdir):
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise ConfigError(
-            f"{path} does not exist: --workdir must be a directory that `python -m gendl.main` "
-            "trained in (it writes config.json and checkpoints/ there)."
-        )
-    with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
-
-
-@dataclasses.dataclass
-class Run:
-    config: ml_collections.ConfigDict
-    exp: experiment_lib.Experiment
-    state: object  # the TrainState of the latest readable checkpoint
-    step: int
-
-
-def load_run(workdir, config=None) -> Run:
-    """The run's config (or `config`, e.g. with changed evaluator settings), its experiment
-    rebuilt from it, and its latest checkpoint."""
-    config = _load_config(workdir) if config is None else config
-    exp = experiment_lib.build(config)
-    ckpt = checkpointing.Checkpointer(
-        os.path.join(workdir, "checkpoints"), save_every_steps=1, keep=10**6
-    )
-    try:
-        restored = ckpt.restore(exp.abstract_state())
-    finally:
-        ckpt.close()
-    if restored is None:
-        raise ConfigError(f"No checkpoint in {workdir}/checkpoints: train first.")
-    state, _, step = restored
-    return Run(config, exp, state, int(step))
+from gendl.training import loop
 
 
 def _apply_overrides(evals, overrides):
@@ -77,7 +38,7 @@ def evaluate(workdir, names=None, num_samples=None, num_examples=None, overrides
     """Runs the run's config.evals (or `names` of them) on its latest checkpoint; returns a
     flat dict {"<eval name>/<metric>": value} plus workdir and step, also written to
     <workdir>/eval_<step>.json. `overrides`: ["<eval name>.<key>=<value>", ...]."""
-    config = _load_config(workdir)
+    config = load_config(workdir)
     _apply_overrides(config.evals, overrides)  # before the slow part: typos fail at once
     run = load_run(workdir, config)
     exp, state, step = run.exp, run.state, run.step
@@ -96,7 +57,8 @@ def evaluate(workdir, names=None, num_samples=None, num_examples=None, overrides
                 cfg.num_samples = num_samples
             if num_examples is not None:
                 cfg.num_examples = num_examples
-        values, pictures = evaluators.build(exp, name, cfg).run(state.variables())
+        evaluator = evaluators.build(exp, name, cfg, train=loop.train)
+        values, pictures = evaluator.run(state.variables())
         result.update({f"{name}/{k}": v for k, v in values.items()})
         for key, image in pictures.items():
             images_lib.write_png(
@@ -113,12 +75,16 @@ def export_npz(workdir, num_samples, out, seed=0, batch_size=500):
     if num_samples < 1:
         raise ConfigError(f"--num_samples must be >= 1, got {num_samples}.")
     run = load_run(workdir)
-    if not run.exp.objective.generates_images:
-        raise ConfigError(
-            f"{workdir} holds a {run.config.objective.name!r} run: it generates no images."
-        )
+    p = predict.of(run.exp)
+    sample, sample_noise = p.require(f"gendl.sample export of {workdir}", "sample", "sample_noise")
     images, labels = sampling.generate_all(
-        run.exp.objective, run.state.variables(), num_samples, batch_size=batch_size, seed=seed
+        sample,
+        sample_noise,
+        run.state.variables(),
+        num_samples,
+        num_classes=p.num_classes,
+        batch_size=batch_size,
+        seed=seed,
     )
     arrays = {"images": images}
     if labels is not None:

@@ -92,6 +92,17 @@ class AdversarialAutoencoder(base.Objective):
     def sample(self, variables, noise):
         return self.decode_mean(variables, noise)
 
+    def reconstruct(self, variables, x, labels=None):
+        return self.decode_mean(variables, self.encode(variables, x))
+
+    def predictors(self):
+        return {
+            "sample": self.sample,
+            "sample_noise": self.sample_noise,
+            "encode": self.encode,
+            "reconstruct": self.reconstruct,
+        }
+
     def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
         x, labels = batch["image"][0], batch["label"][0]

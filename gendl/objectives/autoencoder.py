@@ -71,6 +71,14 @@ class Autoencoder(base.Objective):
     def sample(self, params, noise):
         return self.decode_mean(params, noise)
 
+    def predictors(self):
+        return {
+            "sample": self.sample,
+            "sample_noise": self.sample_noise,
+            "encode": self.encode,
+            "reconstruct": self.reconstruct,
+        }
+
     def loss(self, ae_params, x, rng):
         x_in = corrupt(x, rng, self.noise, self.noise_std, self.mask_prob)
         net = self.net

@@ -51,6 +51,8 @@ class Objective:
     batches_per_step = 1
     # False for objectives that only score images (a classifier): no sample grids.
     generates_images = True
+    # True when `sample` takes class labels (i % num_classes for sample i when not given).
+    conditional = False
 
     def __init__(self, config, networks: dict, spec):
         self.config = config
@@ -99,6 +101,23 @@ class Objective:
 
     def sample_noise(self, rng, n):
         raise NotImplementedError
+
+    def predictors(self) -> dict:
+        """The pure predict functions this family provides, by name; evaluators, feature
+        extractors and the CLIs use only these (gendl.evaluation.predict). Names:
+          sample(variables, noise[, labels]) -> images in [0, 1] (labels: conditional only;
+              for latent-variable models noise is a code and this is the decoder's mean)
+          sample_noise(rng, n) -> noise for `sample`
+          encode(variables, x, labels=None) -> code [n, d] (a VAE's posterior mean)
+          reconstruct(variables, x, labels=None) -> images, through the mean code
+          log_weights(variables, x, labels, rng, n) -> [b, n] importance log-weights
+          elbo(variables, x, labels, rng) -> [b] single-sample ELBO
+          classify(variables, x) -> class logits [n, K]
+          features(variables, x) -> (features [n, D], logits [n, K])
+          latents(rng, n) -> (z, labels or None): interpolation end points (GANs)
+          traversal_noise(rng, steps) -> {picture: (noise, columns)} (InfoGAN)
+        """
+        return {}
 
 
 # The static loss scale of the step being traced (see `loss_scaling`); 1: none.

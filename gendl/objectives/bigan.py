@@ -56,6 +56,17 @@ class Bigan(base.Objective):
     def decode_mean(self, variables, code, labels=None):
         return jax.nn.sigmoid(self.generator.apply(variables["generator"], code))
 
+    def reconstruct(self, variables, x, labels=None):
+        return self.decode_mean(variables, self.encode(variables, x))
+
+    def predictors(self):
+        return {
+            "sample": self.sample,
+            "sample_noise": self.sample_noise,
+            "encode": self.encode,
+            "reconstruct": self.reconstruct,
+        }
+
     def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
         real = batch["image"][0]

@@ -45,6 +45,9 @@ class Classifier(base.Objective):
         """Class logits (what the classification evaluator scores)."""
         return self.apply(variables, x)[1]
 
+    def predictors(self):
+        return {"classify": self.classify, "features": self.apply}
+
     def sample_noise(self, rng, n):
         del rng, n
         return None

@@ -121,6 +121,9 @@ class Gan(base.Objective):
             labels = jnp.arange(noise.shape[0]) % self.num_classes
         return self.generator.apply(variables["generator"], noise, labels, train=False)
 
+    def predictors(self):
+        return {"sample": self.sample, "sample_noise": self.sample_noise, "latents": self.latents}
+
     def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
         g_params, d_params = params["generator"], params["discriminator"]

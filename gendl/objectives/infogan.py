@@ -89,6 +89,30 @@ class InfoGan(base.Objective):
         cont = cont.at[:, code].set(sweep)
         return self.generator_input(jnp.tile(z, (k * steps, 1)), cat, cont)
 
+    def traversal_pictures_noise(self, rng, steps):
+        """{picture name: (generator inputs, columns)}: one traversal per continuous code, and
+        "categorical" with the category across the columns, a fresh z and continuous code
+        per row (`steps` rows)."""
+        out = {
+            f"continuous{code}": (self.traversal_noise(rng, code, steps), steps)
+            for code in range(self.num_continuous)
+        }
+        k = self.num_categories
+        z, _, cont = self.sample_codes(jax.random.fold_in(rng, 1), steps)
+        cat = jnp.tile(jnp.arange(k), steps)
+        out["categorical"] = (
+            self.generator_input(jnp.repeat(z, k, 0), cat, jnp.repeat(cont, k, 0)),
+            k,
+        )
+        return out
+
+    def predictors(self):
+        return {
+            "sample": self.sample,
+            "sample_noise": self.sample_noise,
+            "traversal_noise": self.traversal_pictures_noise,
+        }
+
     def _mutual_information_loss(self, cat_logits, cont_means, cat, cont):
         cat_loss = categorical_code_loss(cat_logits, cat)
         cont_loss = continuous_code_loss(cont_means, cont) if self.num_continuous else 0.0

@@ -96,6 +96,19 @@ class SemiSupervisedGan(base.Objective):
         """Class logits [n, K] of the discriminator without its noise (the test classifier)."""
         return self.discriminator.apply(variables["discriminator"], x)[0]
 
+    def features(self, variables, x):
+        """(features, class logits) of the discriminator without its noise."""
+        logits, features = self.discriminator.apply(variables["discriminator"], x)
+        return features, logits
+
+    def predictors(self):
+        return {
+            "sample": self.sample,
+            "sample_noise": self.sample_noise,
+            "classify": self.classify,
+            "features": self.features,
+        }
+
     def _disc(self, d_params, x, rng):
         return self.discriminator.apply({"params": d_params}, x, train=True, rngs={"noise": rng})
 

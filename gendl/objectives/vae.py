@@ -102,6 +102,22 @@ class Vae(base.Objective):
             labels = jnp.arange(noise.shape[0]) % self.config.model.num_classes
         return self.decode_mean(params, noise, labels)
 
+    def posterior_mean(self, params, x, labels=None):
+        return self.encode(params, x, labels)[0]
+
+    def reconstruct(self, params, x, labels=None):
+        return self.decode_mean(params, self.posterior_mean(params, x, labels), labels)
+
+    def predictors(self):
+        return {
+            "sample": self.sample,
+            "sample_noise": self.sample_noise,
+            "encode": self.posterior_mean,
+            "reconstruct": self.reconstruct,
+            "log_weights": self.log_weights,
+            "elbo": self.elbo,
+        }
+
     def loss(self, vae_params, x, labels, rng, step):
         params = {"vae": {"params": vae_params}}
         if self.bound == "iwae":

@@ -53,6 +53,9 @@ class WganGp(base.Objective):
     def sample(self, variables, noise):
         return self.generator.apply(variables["generator"], noise)
 
+    def predictors(self):
+        return {"sample": self.sample, "sample_noise": self.sample_noise}
+
     def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
         real_batches = batch["image"]  # [n_critic, batch, H, W, C]

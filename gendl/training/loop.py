@@ -16,7 +16,7 @@ from absl import logging
 from gendl import checkpointing
 from gendl.config import ConfigError
 from gendl.data.source import DataError
-from gendl.evaluation import evaluators
+from gendl.evaluation import evaluators, prerequisites
 from gendl.monitoring import images as images_lib
 from gendl.monitoring import metrics as metrics_lib
 from gendl.monitoring import progress as progress_lib
@@ -185,12 +185,23 @@ class _Evaluations:
             if every < 0 or not (is_last or (every and step % every == 0)):
                 continue
             if name not in self.built:
-                self.built[name] = evaluators.build(self.exp, name, cfg)
+                self.built[name] = self._build(name, cfg)
+            if self.built[name] is None:
+                continue
             values, images = self.built[name].run(params)
             scalars.update({f"eval/{name}/{k}": v for k, v in values.items()})
             writers.write_images(step, {f"{name}_{k}": v for k, v in images.items()})
             logging.info("eval %s at step %d: %s", name, step, values)
         return scalars
+
+    def _build(self, name, cfg):
+        """The evaluator, after building what it needs once per dataset (e.g. the feature
+        classifier, with this trainer); None, with a warning, when that cannot be had."""
+        try:
+            return evaluators.build(self.exp, name, cfg, train=train)
+        except (prerequisites.Unavailable, NonFiniteLossError) as e:  # the latter: its build
+            logging.warning("Skipping the %s evaluation; training goes on. %s", name, e)
+            return None
 
 
 def _fresh_state(exp, config, workdir):
@@ -294,7 +305,13 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
         ):
             write_samples(step)
         # After the save: a slow final evaluation must not put the last checkpoint at risk.
-        eval_scalars = evals.run(step, state.variables(), is_last, writers)
+        try:
+            eval_scalars = evals.run(step, state.variables(), is_last, writers)
+        except Preempted:  # SIGTERM while an evaluator built its classifier: save this run too
+            if last_good != step:
+                check_finite()  # a checkpoint never holds NaNs
+                ckpt.save(step, state, exp.checkpoint_meta(step), force=True)
+            raise
         # A preemption also writes the partial window, so no logged step is lost.
         if log_now or eval_scalars or (stop and window.fetched):
             writers.write_scalars(step, {**window.mean(), **eval_scalars})

@@ -4,6 +4,7 @@ metrics, objective state, frozen networks, init_from, and restoring the old stat
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -352,6 +353,53 @@ def test_two_phase_run_resumes_bitwise_and_logs_each_phase(fake_data, tmp_path, 
     # Steps 3 (pretrain) and 4 (finetune) share a window: each name over the steps that have it.
     assert rows[4]["finetune/steps"] == 1.0 and rows[6]["finetune/steps"] == 2.5
     assert read_metrics(stopped)[6]["finetune/steps"] == 3.0
+
+
+def test_sigkill_inside_the_second_phase_then_resume_is_bitwise(fake_data, tmp_path, two_phase):
+    """A trainer process killed (SIGKILL: no handler runs) while in the second phase, maybe
+    with an asynchronous checkpoint half-written, resumes to the same bits as a run never
+    killed. The process kills itself when asked for step 7's batch, so the moment is exact."""
+    straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
+    loop.train(two_phase_config(fake_data, 10), straight)
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, "tests")
+import test_training_core as t
+from gendl import objectives
+from gendl.training import experiment, loop
+objectives.REGISTRY["two_phase_vae"] = t.TwoPhaseVae
+kill_at, batch = int(sys.argv[1]), experiment.Experiment.batch
+def batch_or_die(self, step):
+    if step == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return batch(self, step)
+experiment.Experiment.batch = batch_or_die
+loop.train(t.two_phase_config({fake_data!r}, 10), {killed!r})
+"""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
+
+    def run(kill_at):
+        return subprocess.run(
+            [sys.executable, "-c", script, str(kill_at)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    r = run(7)
+    assert r.returncode == -signal.SIGKILL, r.stderr[-3000:]
+    saved = sorted(int(d) for d in os.listdir(os.path.join(killed, "checkpoints")) if d.isdigit())
+    assert 10 not in saved and max(saved) >= 4, saved  # killed in the "finetune" phase
+    r = run(-1)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, _ = checkpointing.read_tree(os.path.join(straight, "checkpoints"))
+    b, step = checkpointing.read_tree(os.path.join(killed, "checkpoints"))
+    assert step == 10 and int(b["objective_state"]["finetune_steps"]) == 7
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
 
 
 # --- init_from

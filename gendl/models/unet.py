@@ -66,13 +66,13 @@ class UNet(nn.Module):
         n_drop = self.dropout_levels
         n_drop = reference_dropout_levels(self.levels) if n_drop < 0 else n_drop
         down = dict(kernel_size=4, stride=2, padding=1, impl=self.conv_impl)
-        down["kernel_init"] = up_init = KERNEL_INIT
         h, skips = x.astype(self.dtype), []
         for i in range(self.levels):
-            innermost = i == self.levels - 1
             if i > 0:
                 h = nn.leaky_relu(h, 0.2)
-            h = conv.Conv(self.width(i), use_bias=False, name=f"down{i}", **down)(h)
+            h = conv.Conv(
+                self.width(i), use_bias=False, kernel_init=KERNEL_INIT, name=f"down{i}", **down
+            )(h)
             if 0 < i < self.levels - 1:
                 h = batch_norm(train, f"down{i}_bn")(h)
             skips.append(h)
@@ -88,7 +88,7 @@ class UNet(nn.Module):
                 padding=1,
                 use_bias=i == 0,
                 impl=self.conv_impl,
-                kernel_init=up_init,
+                kernel_init=KERNEL_INIT,
                 bias_init=nn.initializers.zeros,
                 name=f"up{i}",
             )

@@ -16,6 +16,8 @@ Twitter -> Google instead:
     ... --config=configs/pix2pix.py --config.objective.direction=b2a
 Translate any images with the trained generator (PNGs of the same names in --output):
     python -m gendl.translate --workdir=runs/pix2pix --input=my_emoji/ --output=translated/
+Test-split L1 / PSNR / SSIM against the identity baseline, and the translation grid:
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.evaluate --workdir=runs/pix2pix
 Speed of the full training loop:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.bench --config=configs/pix2pix.py
 CPU smoke run (seconds; 32x32 images, narrow nets):
@@ -52,6 +54,11 @@ def get_config(arg=None):
 
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5
+
+    # L1, PSNR and SSIM of the test translations against the targets, and of the inputs
+    # themselves (the identity baseline); a grid of input | translation | target. At the end
+    # of training, and from `python -m gendl.evaluate --workdir=W`.
+    c.evals.translation = dict(type="translation", every_steps=0, num_pictures=16)
 
     c.checkpoint.every_steps = 2000
     c.log.every_steps = 100

@@ -172,7 +172,7 @@ def _metrics(workdir):
 def test_smoke_trains_and_resumes_exactly(trained):
     straight, resumed = _metrics(trained / "straight"), _metrics(trained / "resumed")
     assert [m["step"] for m in straight] == [1, 2, 3, 4]
-    drop = ("time/", "perf/")
+    drop = ("time/", "perf/", "eval/")  # the resumed run also evaluated at its step 2
     assert [{k: v for k, v in m.items() if not k.startswith(drop)} for m in resumed] == [
         {k: v for k, v in m.items() if not k.startswith(drop)} for m in straight
     ]
@@ -183,6 +183,12 @@ def test_smoke_trains_and_resumes_exactly(trained):
         assert 0 < m["loss/discriminator"] < 5
     grid = np.asarray(Image.open(trained / "straight" / "samples" / "samples_00000004.png"))
     assert grid.shape[1] > 2 * grid.shape[0]  # cells are input | translation | target
+    final = straight[-1]
+    for name in ("l1", "psnr", "ssim"):  # the translation evaluator at the end
+        assert np.isfinite(final[f"eval/translation/{name}"])
+        assert np.isfinite(final[f"eval/translation/identity_{name}"])
+    # The fake pairs are colour negatives: the input differs from its target.
+    assert final["eval/translation/identity_l1"] > 0.05
 
 
 def _mixed_inputs(folder):
@@ -236,3 +242,24 @@ def test_translate_command_prints_one_paragraph(trained, tmp_path, subprocess_en
     proc = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1
     assert "readme.txt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ssim_psnr_l1_against_hand_computed_values():
+    from gendl.evaluation import translation
+
+    # Constant images a, b: no variance, so SSIM is the luminance term (2ab + C1)/(a^2+b^2+C1).
+    a, b = np.full((1, 11, 11, 1), 0.25), np.full((1, 11, 11, 1), 0.75)
+    c1 = 0.01**2
+    assert float(translation.ssim(a, b)[0]) == pytest.approx((0.375 + c1) / (0.625 + c1), 1e-5)
+    assert float(translation.ssim(b, b)[0]) == pytest.approx(1.0, 1e-6)
+    # x: left half 1, right half 0, centre column 0.5 -> mean 0.5 under the symmetric window;
+    # y = 1 - x: same variance v, covariance -v, so SSIM = (C2 - 2v) / (C2 + 2v).
+    x = np.zeros((1, 11, 11, 1))
+    x[:, :, :5], x[:, :, 5] = 1.0, 0.5
+    g = np.exp(-((np.arange(11) - 5.0) ** 2) / (2 * 1.5**2))
+    g /= g.sum()  # the window's column weights
+    v = (1 - g[5]) / 2 + 0.25 * g[5] - 0.25
+    c2 = 0.03**2
+    assert float(translation.ssim(x, 1 - x)[0]) == pytest.approx((c2 - 2 * v) / (c2 + 2 * v), 1e-4)
+    assert float(translation.psnr(a, b)[0]) == pytest.approx(10 * np.log10(1 / 0.25), 1e-5)
+    assert float(translation.l1(a, b)[0]) == pytest.approx(0.5)

@@ -115,8 +115,11 @@ def build_train_data(config, process_index: int = 0, process_count: int = 1):
 
 def build_eval_data(config, split: str = "test", stream: str = MAIN):
     """The source of `split` of a stream (default: the main one), for evaluators: read it
-    with `source.read(np.arange(i, j), rng)`; its `spec` describes the features."""
+    with `source.read(np.arange(i, j), rng)`; its `spec` describes the features. It applies
+    `test_ops` instead of `ops` when the stream's config has them."""
     cfg = config.data if stream == MAIN else stream_config(config, stream)
+    if cfg.get("test_ops") is not None:  # e.g. no random crops and flips when evaluating
+        cfg = ml_collections.ConfigDict({**cfg.to_dict(), "ops": tuple(cfg.test_ops)})
     return sources.build(cfg, split)
 
 

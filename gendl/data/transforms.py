@@ -6,6 +6,8 @@ import jax.numpy as jnp
 from gendl.data.sampler import to_float
 
 BINARIZE_MODES = ("", "dynamic", "threshold")
+# The image features the train step prepares itself (`prepare_images`, maybe binarised).
+PREPARED = ("image", "labelled_image")
 
 
 def prepare_images(images, *, binarize: str = "", key=None):
@@ -26,10 +28,11 @@ def prepare_images(images, *, binarize: str = "", key=None):
 
 
 def scale_stream_images(batch: dict) -> dict:
-    """The uint8 image features of extra streams ("<stream>/<feature>", [count, b, H, W, C])
-    as float32 in [0, 1], like the main stream's images (without binarisation)."""
+    """The uint8 image features other than the prepared `image` (extra streams'
+    "<stream>/<feature>", paired folders' "a" and "b"; [count, b, H, W, C]) as float32 in
+    [0, 1], like the main stream's images (without binarisation)."""
     return {
         k: to_float(v)
         for k, v in batch.items()
-        if "/" in k and v.dtype == jnp.uint8 and v.ndim == 5
+        if k not in PREPARED and v.dtype == jnp.uint8 and v.ndim == 5
     }

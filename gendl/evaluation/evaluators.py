@@ -20,6 +20,7 @@ from gendl.evaluation import anomaly, extractors, likelihood, reference, sample_
 from gendl.evaluation import predict as predict_lib
 from gendl.evaluation import prerequisites as prerequisites_lib
 from gendl.evaluation.generator_pictures import GeneratorPictures
+from gendl.evaluation.translation import Translation
 from gendl.monitoring import figures
 from gendl.monitoring import images as images_lib
 from gendl.parallel import mesh as mesh_lib
@@ -404,6 +405,7 @@ REGISTRY = {
     "pictures": Pictures,
     "anomaly": Anomaly,
     "generator_pictures": GeneratorPictures,
+    "translation": Translation,
 }
 
 

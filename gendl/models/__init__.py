@@ -10,6 +10,7 @@ from gendl.models import (
     latent_mlp,
     mlp_gan,
     mlp_vae,
+    pix2pix,
     sgan_mlp,
 )
 
@@ -29,14 +30,21 @@ REGISTRY = {
     "aae_mlp": latent_mlp.build_aae,
     "conv_classifier": classifier.build,
 }
+# name -> build(config.model, spec): networks sized from several features of the data.
+SPEC_REGISTRY = {
+    "pix2pix": pix2pix.build,
+}
 
 
 def build(cfg, spec):
     """{network name: flax module} of config.model for data of `spec` (a gendl DataSpec)."""
     from gendl.config import ConfigError
 
+    if cfg.name in SPEC_REGISTRY:
+        return SPEC_REGISTRY[cfg.name](cfg, spec)
     if cfg.name not in REGISTRY:
+        known = sorted({*REGISTRY, *SPEC_REGISTRY})
         raise ConfigError(
-            f"Unknown config.model.name={cfg.name!r}. Known models: {', '.join(sorted(REGISTRY))}."
+            f"Unknown config.model.name={cfg.name!r}. Known models: {', '.join(known)}."
         )
     return REGISTRY[cfg.name](cfg, spec.image_shape)

@@ -8,6 +8,7 @@ from gendl.objectives import (
     gan,
     hierarchical_vae,
     infogan,
+    pix2pix,
     sgan,
     vae,
     wgan_gp,
@@ -24,6 +25,7 @@ REGISTRY = {
     "bigan": bigan.Bigan,
     "aae": aae.AdversarialAutoencoder,
     "classifier": classifier.Classifier,
+    "pix2pix": pix2pix.Pix2Pix,
 }
 
 

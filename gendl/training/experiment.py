@@ -158,14 +158,14 @@ def build(config, mesh=None) -> Experiment:
 
     def train_step(phase, state, frozen, batch):
         key = jax.random.fold_in(data_key, state.step)
-        batch = dict(
-            batch, image=transforms.prepare_images(batch["image"], binarize=binarize, key=key)
-        )
+        batch = dict(batch)
+        if "image" in batch:  # paired data (pix2pix) names its images otherwise: "a", "b"
+            batch["image"] = transforms.prepare_images(batch["image"], binarize=binarize, key=key)
         if "labelled_image" in batch:  # a semi-supervised step's labelled batch
             batch["labelled_image"] = transforms.prepare_images(
                 batch["labelled_image"], binarize=binarize, key=jax.random.fold_in(key, 1)
             )
-        batch.update(transforms.scale_stream_images(batch))  # "<stream>/<image>" features
+        batch.update(transforms.scale_stream_images(batch))  # "b", "<stream>/<image>", ...
         rng = jax.random.fold_in(train_key, state.step)
         ctx = base.StepContext(
             optimizers=state_lib.at_step(optimizers, state.step), phase=phase, frozen=frozen

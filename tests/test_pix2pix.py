@@ -201,7 +201,7 @@ def _mixed_inputs(folder):
 
 
 def test_translate_mixed_sizes_and_modes(trained, tmp_path):
-    from gendl import translate
+    from gendl.evaluation import file_translation as translate
 
     inputs = _mixed_inputs(tmp_path / "in")
     written = translate.translate_files(str(trained / "straight"), str(inputs), str(tmp_path / "o"))
@@ -220,7 +220,7 @@ def test_translate_mixed_sizes_and_modes(trained, tmp_path):
 
 
 def test_translate_refuses_a_non_image_and_the_other_direction(trained, tmp_path):
-    from gendl import translate
+    from gendl.evaluation import file_translation as translate
 
     inputs = _mixed_inputs(tmp_path / "in")
     (inputs / "notes.png").write_text("not an image")

@@ -1,0 +1,103 @@
+"""Translating image files with a trained image-to-image run: the library side of
+`python -m gendl.translate` (which holds only the flags), so tests and other code can call it
+without defining that command's flags.
+
+Inputs of any size or mode: transparency is composited onto white, grey becomes RGB (or colour
+grey, for a grey model), and each image is resized to the model's input size. Every input is
+decoded before anything is written, so a file that is not an image stops with a message naming
+it and leaves the output folder untouched.
+"""
+
+import os
+import pathlib
+
+import jax
+import numpy as np
+from PIL import Image
+
+from gendl.config import ConfigError
+from gendl.data import ops as ops_lib
+from gendl.data.errors import DataError
+from gendl.data.sources import folder
+from gendl.evaluation import predict, runs
+
+
+def input_files(path) -> list:
+    """The image file `path`, or the sorted non-hidden files of the folder `path`."""
+    path = pathlib.Path(path).expanduser()
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(
+            f"--input={path} is neither a file nor a folder. Pass an image or a folder of images."
+        )
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise DataError(
+            f"The folder --input={path} holds no files. Put the images to translate in it."
+        )
+    return files
+
+
+def output_names(files) -> list:
+    """`<stem>.png` per file; two inputs that would write the same PNG are refused."""
+    names = [f.stem + ".png" for f in files]
+    seen = {}
+    for f, name in zip(files, names, strict=True):
+        if name in seen:
+            raise DataError(
+                f"{seen[name].name} and {f.name} would both be written as {name}. Rename one of "
+                "them or translate them from different folders."
+            )
+        seen[name] = f
+    return names
+
+
+def load_images(files, image_shape) -> np.ndarray:
+    """uint8 [n, H, W, C] of the files, made to the model's input shape (white background
+    under transparency, grey -> RGB or RGB -> grey, resized to H x W)."""
+    height, width, channels = image_shape
+    colour = "grey" if channels == 1 else "rgb"
+    ops = ops_lib.parse(("alpha_white", colour, f"resize:{height},{width}"))
+    rng = np.random.default_rng(0)  # the ops above draw nothing
+    return np.stack([ops_lib.apply(ops, {"x": folder.decode(f)}, rng)["x"] for f in files])
+
+
+def check_direction(config, requested: str) -> str:
+    """The direction to translate in: the trained one; another is refused with a message."""
+    trained = config.objective.get("direction", "a2b")
+    requested = requested or trained
+    if requested != trained:
+        raise ConfigError(
+            f"--direction={requested}, but the run in --workdir was trained to translate "
+            f"{trained} ({config.objective.name} learns one direction). Train a model for "
+            f"{requested} (--config.objective.direction={requested}) and translate with its "
+            "workdir, or leave --direction out."
+        )
+    return requested
+
+
+def translate_files(workdir, inputs, output, direction="", seed=0, batch_size=32) -> list:
+    """Translates the image(s) at `inputs` into PNGs in `output`; returns the written paths."""
+    run = runs.load_run(workdir)
+    check_direction(run.config, direction)
+    (translate,) = predict.of(run.exp).require("gendl.translate command", "translate")
+    files = input_files(inputs)
+    names = output_names(files)
+    images = load_images(files, run.exp.objective.image_shape)  # all decoded before writing
+    fn = jax.jit(translate)
+    variables = run.state.variables()
+    os.makedirs(output, exist_ok=True)
+    written, key = [], jax.random.key(seed)
+    for start in range(0, len(images), batch_size):
+        x = images[start : start + batch_size].astype(np.float32) / 255.0
+        y = np.asarray(fn(variables, x, jax.random.fold_in(key, start)))
+        for name, image in zip(names[start : start + batch_size], y, strict=True):
+            written.append(_write_png(os.path.join(output, name), image))
+    return written
+
+
+def _write_png(path, image) -> str:
+    pixels = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
+    return path

@@ -22,7 +22,7 @@ from gendl.training import experiment, loop
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TORCH_PYTHON = pathlib.Path.home() / "torchvenv" / "bin" / "python"
-TORCH_REF = pathlib.Path("/work/shared/bench/torch_ref.py")
+TORCH_REF = ROOT.parent / "shared" / "bench" / "torch_ref.py"  # ../shared beside the repo
 # The peer's counts, from shared/bench/torch_ref.py with torch 2.13:
 #   sum(p.numel() for p in unet64().parameters()), and the same of patchgan().
 PEER_UNET64, PEER_PATCHGAN = 29_244_035, 2_768_705

@@ -44,7 +44,7 @@ def mixture_prior_sample(
     return jnp.stack([r * cos - t * sin, r * sin + t * cos], axis=-1)
 
 
-class AdversarialAutoencoder(base.Objective):
+class AdversarialAutoencoder(base.EncoderDecoder, base.Objective):
     def __init__(self, config, networks, spec):
         super().__init__(config, networks, spec)
         o, m = config.objective, config.model
@@ -91,17 +91,6 @@ class AdversarialAutoencoder(base.Objective):
 
     def sample(self, variables, noise):
         return self.decode_mean(variables, noise)
-
-    def reconstruct(self, variables, x, labels=None):
-        return self.decode_mean(variables, self.encode(variables, x))
-
-    def predictors(self):
-        return {
-            "sample": self.sample,
-            "sample_noise": self.sample_noise,
-            "encode": self.encode,
-            "reconstruct": self.reconstruct,
-        }
 
     def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state

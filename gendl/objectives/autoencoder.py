@@ -30,7 +30,7 @@ def corrupt(x, rng, noise, noise_std=0.0, mask_prob=0.0):
     return x
 
 
-class Autoencoder(base.Objective):
+class Autoencoder(base.EncoderDecoder, base.Objective):
     def __init__(self, config, networks, spec):
         super().__init__(config, networks, spec)
         self.net = networks["autoencoder"]
@@ -55,9 +55,6 @@ class Autoencoder(base.Objective):
     def decode_mean(self, params, code, labels=None):
         return jax.nn.sigmoid(self.net.apply(params["autoencoder"], code, method="decode"))
 
-    def reconstruct(self, params, x, labels=None):
-        return self.decode_mean(params, self.encode(params, x))
-
     def init(self, rng):
         x = jnp.zeros((1, *self.image_shape), jnp.float32)
         code = jnp.zeros((1, self.code_dim), jnp.float32)
@@ -70,14 +67,6 @@ class Autoencoder(base.Objective):
 
     def sample(self, params, noise):
         return self.decode_mean(params, noise)
-
-    def predictors(self):
-        return {
-            "sample": self.sample,
-            "sample_noise": self.sample_noise,
-            "encode": self.encode,
-            "reconstruct": self.reconstruct,
-        }
 
     def loss(self, ae_params, x, rng):
         x_in = corrupt(x, rng, self.noise, self.noise_std, self.mask_prob)

@@ -120,6 +120,23 @@ class Objective:
         return {}
 
 
+class EncoderDecoder:
+    """For objectives with `encode(variables, x)` and `decode_mean(variables, code)` whose
+    samples are decoded prior draws (autoencoders, AAE, BiGAN): reconstruction and the
+    predict functions their evaluators use."""
+
+    def reconstruct(self, variables, x, labels=None):
+        return self.decode_mean(variables, self.encode(variables, x))
+
+    def predictors(self):
+        return {
+            "sample": self.sample,
+            "sample_noise": self.sample_noise,
+            "encode": self.encode,
+            "reconstruct": self.reconstruct,
+        }
+
+
 # The static loss scale of the step being traced (see `loss_scaling`); 1: none.
 _LOSS_SCALE = [1.0]
 

@@ -15,7 +15,7 @@ from gendl.config import ConfigError
 from gendl.objectives import base, gan_losses
 
 
-class Bigan(base.Objective):
+class Bigan(base.EncoderDecoder, base.Objective):
     ema_networks = ("generator",)  # config.ema.decay > 0: samples from averaged weights
 
     def __init__(self, config, networks, spec):
@@ -55,17 +55,6 @@ class Bigan(base.Objective):
 
     def decode_mean(self, variables, code, labels=None):
         return jax.nn.sigmoid(self.generator.apply(variables["generator"], code))
-
-    def reconstruct(self, variables, x, labels=None):
-        return self.decode_mean(variables, self.encode(variables, x))
-
-    def predictors(self):
-        return {
-            "sample": self.sample,
-            "sample_noise": self.sample_noise,
-            "encode": self.encode,
-            "reconstruct": self.reconstruct,
-        }
 
     def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state

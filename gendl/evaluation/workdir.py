@@ -7,12 +7,13 @@ import os
 
 import jax
 import numpy as np
+from absl import logging
 
 from gendl.config import ConfigError
 from gendl.evaluation import evaluators, predict, sampling
 from gendl.evaluation.runs import load_config, load_run
 from gendl.monitoring import images as images_lib
-from gendl.training import loop
+from gendl.training import loop, workdir_lock
 
 
 def _apply_overrides(evals, overrides):
@@ -40,6 +41,27 @@ def evaluate(workdir, names=None, num_samples=None, num_examples=None, overrides
     <workdir>/eval_<step>.json. `overrides`: ["<eval name>.<key>=<value>", ...]."""
     config = load_config(workdir)
     _apply_overrides(config.evals, overrides)  # before the slow part: typos fail at once
+    # Reading a workdir a trainer is using is fine; writing into it is not.
+    lock = None
+    if jax.process_index() == 0:
+        lock = workdir_lock.WorkdirLock(workdir, "gendl.evaluate")
+        try:
+            lock.acquire()
+        except workdir_lock.WorkdirLocked as e:
+            lock = None
+            logging.warning(
+                "The workdir is in use by %s: the figures are printed but neither "
+                "eval_<step>.json nor pictures are written into it.",
+                e.holder,
+            )
+    try:
+        return _evaluate(workdir, config, names, num_samples, num_examples, write=lock is not None)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _evaluate(workdir, config, names, num_samples, num_examples, write):
     run = load_run(workdir, config)
     exp, state, step = run.exp, run.state, run.step
     names = names or sorted(config.evals.keys())
@@ -60,13 +82,13 @@ def evaluate(workdir, names=None, num_samples=None, num_examples=None, overrides
         evaluator = evaluators.build(exp, name, cfg, train=loop.train)
         values, pictures = evaluator.run(state.variables())
         result.update({f"{name}/{k}": v for k, v in values.items()})
-        for key, image in pictures.items():
+        for key, image in pictures.items() if write else ():
             images_lib.write_png(
                 os.path.join(workdir, "samples", f"eval_{name}_{key}_{step:08d}.png"), image
             )
-    if jax.process_index() == 0:
-        with open(os.path.join(workdir, f"eval_{step:08d}.json"), "w") as f:
-            json.dump(result, f, indent=2)
+    if write:
+        path = os.path.join(workdir, f"eval_{step:08d}.json")
+        images_lib.write_atomic(path, json.dumps(result, indent=2).encode())
     return result
 
 

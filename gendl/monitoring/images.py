@@ -4,7 +4,7 @@ which every viewer and TensorBoard can read."""
 import io
 import math
 import os
-import tempfile
+import secrets
 
 import numpy as np
 from PIL import Image
@@ -65,10 +65,15 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Writes `data` to `path` via a temp file + rename so readers never see a partial file."""
+    """Writes `data` to `path` via a temp file + rename so readers never see a partial file.
+
+    The temp file is created with mode 0666 less the umask, as `open()` would create `path`
+    (tempfile.mkstemp's 0600 would make the result unreadable to the rest of a team).
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    tmp = os.path.join(directory, f".tmp-{secrets.token_hex(6)}-{os.path.basename(path)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

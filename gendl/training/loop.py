@@ -14,6 +14,7 @@ import numpy as np
 from absl import logging
 
 from gendl import checkpointing
+from gendl import config as config_lib
 from gendl.config import ConfigError
 from gendl.data.source import DataError
 from gendl.evaluation import evaluators, prerequisites
@@ -21,7 +22,7 @@ from gendl.monitoring import images as images_lib
 from gendl.monitoring import metrics as metrics_lib
 from gendl.monitoring import progress as progress_lib
 from gendl.training import experiment as experiment_lib
-from gendl.training import init_from, preemption
+from gendl.training import final_evals, init_from, preemption, workdir_lock
 
 
 class NonFiniteLossError(RuntimeError):
@@ -32,10 +33,10 @@ class Preempted(Exception):
     """Raised after a SIGTERM checkpoint so the caller can exit with the conventional code."""
 
 
-def _write_config(config, workdir):
+def _write_config(config, workdir, resumed):
     path = os.path.join(workdir, "config.json")
     new = json.loads(config.to_json_best_effort())
-    if os.path.exists(path):
+    if resumed and os.path.exists(path):
         with open(path) as f:
             try:
                 old = json.load(f)
@@ -124,6 +125,9 @@ def train(config, workdir: str, *, timed_after: int = 2, mesh=None) -> dict:
 
 
 def _train(config, workdir, preempt, timed_after, mesh):
+    # The config is checked before the workdir is created: a typo must not leave a directory.
+    device_count = jax.device_count() if mesh is None else mesh.size
+    config_lib.validate(config, device_count, jax.process_count())
     try:
         os.makedirs(workdir, exist_ok=True)
     except OSError as e:
@@ -132,6 +136,16 @@ def _train(config, workdir, preempt, timed_after, mesh):
             "write to."
         ) from e
     workdir = os.path.abspath(workdir)
+    # One trainer per workdir, held until the final evaluations are written.
+    lock = workdir_lock.acquire_for_job(workdir, workdir_lock.program_name())
+    try:
+        return _train_locked(config, workdir, preempt, timed_after, mesh)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(config, workdir, preempt, timed_after, mesh):
     primary = jax.process_index() == 0
     exp = experiment_lib.build(config, mesh)
     # What an evaluator needs from outside the run (e.g. a trained feature extractor) is
@@ -152,24 +166,49 @@ def _train(config, workdir, preempt, timed_after, mesh):
         save_every_steps=config.checkpoint.every_steps,
         keep=config.checkpoint.keep,
     )
-    # Precedence: the workdir's own checkpoint, else config.init_from, else scratch.
-    restored = ckpt.restore(exp.abstract_state())
-    if restored is None:
-        state, start, last_good = _fresh_state(exp, config, workdir), 0, None
-    else:
-        state, meta, start = restored
-        _check_data_position(exp, meta, start)
-        last_good = start
-        logging.info("Resumed from step %d in %s", start, workdir)
-    if primary:
-        _write_config(config, workdir)
-    writers = metrics_lib.RunWriters(workdir, enabled=primary, resume_step=start)
+    try:
+        # Precedence: the workdir's own checkpoint, else config.init_from, else scratch.
+        restored = ckpt.restore(exp.abstract_state())
+        if restored is None:
+            state, start, last_good = _fresh_state(exp, config, workdir), 0, None
+            if primary:
+                _set_aside_old_metrics(workdir)
+        else:
+            state, meta, start = restored
+            _check_data_position(exp, meta, start)
+            last_good = start
+            logging.info("Resumed from step %d in %s", start, workdir)
+        if primary:
+            _write_config(config, workdir, resumed=restored is not None)
+        writers = metrics_lib.RunWriters(workdir, enabled=primary, resume_step=start)
+    except BaseException:
+        ckpt.close()
+        raise
     try:
         return _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_after)
     finally:
         # Also on errors: finish async checkpoint writes, flush buffered TensorBoard events.
-        ckpt.close()
-        writers.close()
+        try:
+            ckpt.close()
+        finally:
+            writers.close()
+
+
+def _set_aside_old_metrics(workdir):
+    """A fresh start in a workdir that already logged (its checkpoints were moved away) keeps
+    the earlier metrics under another name instead of truncating them."""
+    path = os.path.join(workdir, metrics_lib.METRICS_FILENAME)
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        kept = os.path.join(workdir, f"metrics.before-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+        os.replace(path, kept)
+        logging.warning(
+            "Starting from scratch in a workdir without checkpoints; the earlier "
+            "metrics.jsonl is kept as %s.",
+            kept,
+        )
+    record = os.path.join(workdir, final_evals.FILENAME)
+    if os.path.exists(record):
+        os.remove(record)
 
 
 class _Evaluations:
@@ -178,21 +217,27 @@ class _Evaluations:
     def __init__(self, exp, config):
         self.exp, self.cfgs, self.built = exp, dict(config.evals.items()), {}
 
-    def run(self, step, params, is_last, writers):
+    def run(self, step, params, writers):
+        """The evaluations due at `step` on their schedule (not the final ones)."""
         scalars = {}
         for name, cfg in sorted(self.cfgs.items()):
             every = cfg.get("every_steps", 0)  # < 0: only from gendl.evaluate
-            if every < 0 or not (is_last or (every and step % every == 0)):
-                continue
-            if name not in self.built:
-                self.built[name] = self._build(name, cfg)
-            if self.built[name] is None:
-                continue
-            values, images = self.built[name].run(params)
-            scalars.update({f"eval/{name}/{k}": v for k, v in values.items()})
-            writers.write_images(step, {f"{name}_{k}": v for k, v in images.items()})
-            logging.info("eval %s at step %d: %s", name, step, values)
+            if every > 0 and step % every == 0:
+                scalars.update(self.run_one(name, step, params, writers))
         return scalars
+
+    def final_names(self):
+        return [n for n, cfg in sorted(self.cfgs.items()) if cfg.get("every_steps", 0) >= 0]
+
+    def run_one(self, name, step, params, writers):
+        if name not in self.built:
+            self.built[name] = self._build(name, self.cfgs[name])
+        if self.built[name] is None:
+            return {}
+        values, images = self.built[name].run(params)
+        writers.write_images(step, {f"{name}_{k}": v for k, v in images.items()})
+        logging.info("eval %s at step %d: %s", name, step, values)
+        return {f"eval/{name}/{k}": v for k, v in values.items()}
 
     def _build(self, name, cfg):
         """The evaluator, after building what it needs once per dataset (e.g. the feature
@@ -304,9 +349,10 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
             step % config.log.sample_every_steps == 0 or is_last
         ):
             write_samples(step)
-        # After the save: a slow final evaluation must not put the last checkpoint at risk.
+        if is_last:  # the final evaluations follow the loop: they are resumable on their own
+            break
         try:
-            eval_scalars = evals.run(step, state.variables(), is_last, writers)
+            eval_scalars = evals.run(step, state.variables(), writers)
         except Preempted:  # SIGTERM while an evaluator built its classifier: save this run too
             if last_good != step:
                 check_finite()  # a checkpoint never holds NaNs
@@ -325,11 +371,47 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
             "timed_steps": step - timer["start_step"],
             "timed_seconds": timer["end"] - timer["start"],
         }
+    # The final checkpoint is complete before the final evaluations start: a failed write
+    # stops here, and a kill during the evaluations resumes from this step.
     ckpt.wait()
     if step < config.total_steps:
         raise Preempted(
             f"Stopped by SIGTERM at step {step}; checkpoint saved in {ckpt.directory}. "
             "Rerun the same command to continue."
         )
-    logging.info("Done: %d steps in %s", step, os.path.dirname(ckpt.directory))
+    workdir = os.path.dirname(ckpt.directory)
+    _final_evaluations(evals, step, state.variables(), writers, window, preempt, workdir)
+    logging.info("Done: %d steps in %s", step, workdir)
     return {"step": step, **timed}
+
+
+class _FinalEvalsStopped(Exception):
+    """Raised by the SIGTERM handler while the final evaluations run."""
+
+
+def _final_evaluations(evals, step, params, writers, window, preempt, workdir):
+    """Runs the final evaluations not yet recorded as done in the workdir, then logs the last
+    window's metrics and every final figure as the last metrics line. SIGTERM stops them at
+    once (exit 143); a rerun resumes at the final checkpoint and runs the missing ones."""
+    record = final_evals.FinalEvalRecord(workdir, step, write=jax.process_index() == 0)
+    if record.complete:
+        return
+    if record.done:
+        logging.info("Final evaluations already done: %s", ", ".join(record.done))
+    record.start(window.mean())
+    window.reset()
+    try:
+        with preempt.raising(_FinalEvalsStopped):
+            for name in evals.final_names():
+                if name not in record.done:
+                    record.finished(name, evals.run_one(name, step, params, writers))
+    except (_FinalEvalsStopped, Preempted):
+        missing = [n for n in evals.final_names() if n not in record.done]
+        raise Preempted(
+            f"Stopped by SIGTERM during the final evaluations at step {step}; the final "
+            f"checkpoint and the evaluations done ({', '.join(record.done) or 'none'}) are "
+            f"saved in {workdir}. Rerun the same command to run the rest "
+            f"({', '.join(missing)})."
+        ) from None
+    writers.write_scalars(step, record.scalars)
+    record.mark_complete()

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import json
 import logging as py_logging
 import os
@@ -66,6 +67,9 @@ from etils import epath
 
 _STATE = "state"
 _META = "meta"
+# Written into each finalized step directory by the primary host: size and SHA-256 of every file.
+CHECKSUMS_FILENAME = "gendl_checksums.json"
+_HASH_CHUNK = 1 << 20
 
 # How many individual differences a structure-mismatch message lists before summarising.
 _MAX_LISTED_DIFFERENCES = 3
@@ -111,6 +115,9 @@ class Checkpointer:
         self._unreadable: dict[int, str] = {}
         self._last_saved_step: int | None = None
         self._closed = False
+        # Saved steps whose checksums are recorded once their async write is finalized.
+        self._awaiting_checksums: list[int] = []
+        self._background_failures = _BackgroundFailureCapture()
         options = ocp.CheckpointManagerOptions(
             # The policy objects are the non-deprecated spelling of save_interval_steps and
             # max_to_keep. orbax's default policy also has InitialSavePolicy, which saves at the
@@ -158,6 +165,10 @@ class Checkpointer:
         steps = self.all_steps()
         return steps[-1] if steps else None
 
+    def verify(self, step: int) -> str | None:
+        """Why checkpoint ``step``'s files no longer match their checksums, or None."""
+        return verify_checksums(self._directory / str(int(step)))
+
     def should_save(self, step: int) -> bool:
         """Whether ``save(step, ...)`` without ``force`` would write a checkpoint."""
         step = int(step)
@@ -193,6 +204,9 @@ class Checkpointer:
         step = int(step)
         if not force and not self.should_save(step):
             return False
+        # The previous async save must be complete (orbax would wait for it anyway): its
+        # failure surfaces now, not silently, and its checksums are recorded.
+        self.wait()
         replacing = step in self._unreadable and step in self._manager.all_steps()
         if not replacing and step in self._manager.all_steps():
             logging.info("A checkpoint for step %d already exists; not saving it again.", step)
@@ -218,29 +232,72 @@ class Checkpointer:
             # force=True: the decision was made above, with the unreadable-checkpoint exceptions
             # that orbax's own should_save() does not know about.
             saved = self._manager.save(step, args=args, force=True)
-        except OSError as e:
-            raise CheckpointError(
-                f"Could not save the checkpoint for step {step} in {self._directory}: "
-                f"{_short(e)}. Check free disk space and permissions."
-            ) from e
+        except Exception as e:
+            # orbax reports a full disk as ValueError (tensorstore's RESOURCE_EXHAUSTED), an
+            # unwritable path as OSError or ValueError (PERMISSION_DENIED).
+            self._abandon(step)
+            raise CheckpointError(self._write_failure(step, e)) from None
         if saved:
+            self._awaiting_checksums.append(step)
             self._unreadable.pop(step, None)
             self._last_saved_step = step
         return saved
 
     def wait(self) -> None:
-        """Blocks until a pending async save is written and finalized (and old steps pruned)."""
+        """Blocks until a pending async save is written and finalized (and old steps pruned),
+        then records the checksums of its files. Raises CheckpointError when the write failed:
+        the step is then not finalized, and the previous checkpoints are the latest."""
         try:
             self._manager.wait_until_finished()
-            # The finalize thread only logs a failed background write on the primary host;
-            # surface it here so that the trainer does not exit believing it was saved.
             self._manager.check_for_errors()
+            error = None
         except Exception as e:
-            raise CheckpointError(
-                f"Writing the checkpoint for step {self._last_saved_step} in {self._directory} "
-                f"failed: {_short(e)}. Check free disk space and permissions; earlier "
-                "checkpoints are unaffected."
-            ) from e
+            error = e
+        # On the primary host orbax's finalize thread consumes a background failure and only
+        # logs it (with a traceback): the capture keeps it for this message instead.
+        error = error or self._background_failures.take()
+        pending, self._awaiting_checksums = self._awaiting_checksums, []
+        for step in pending:
+            if error is None and not (self._directory / str(step)).is_dir():
+                error = RuntimeError(f"step {step} was not finalized")
+            if error is not None:
+                self._abandon(step)
+                raise CheckpointError(self._write_failure(step, error)) from None
+            if jax.process_index() == 0:
+                try:
+                    write_checksums(self._directory / str(step))
+                except OSError as e:
+                    raise CheckpointError(self._write_failure(step, e)) from None
+
+    def raise_if_write_failed(self) -> None:
+        """Raises CheckpointError at once when a background write has already failed (a cheap
+        check, for every step), rather than at the next save."""
+        if self._background_failures.pending():
+            self.wait()
+
+    def _write_failure(self, step: int, error: BaseException) -> str:
+        latest = [s for s in self.all_steps() if s != step and (self._directory / str(s)).is_dir()]
+        return (
+            f"Writing the checkpoint for step {step} in {self._directory} failed: "
+            f"{_short(error, self._directory)}. Training stopped at once; nothing of step "
+            f"{step} is left as a checkpoint, and the latest complete checkpoint is "
+            f"{'step ' + str(latest[-1]) if latest else 'none'}. Free disk space (or fix the "
+            "permissions), then rerun the same command to resume from it."
+        )
+
+    def _abandon(self, step: int) -> None:
+        """Removes what a failed save of ``step`` left behind, so that it is never "latest"."""
+        for path in (self._directory / str(step), self._directory / f"{step}.orbax-checkpoint-tmp"):
+            # save() refuses existing steps, so whatever is there came from the failed save.
+            if path.exists():
+                try:
+                    path.rmtree()
+                except OSError:
+                    pass  # a later run's cleanup_tmp_directories removes leftovers
+        try:
+            self._manager.reload()
+        except Exception:
+            pass
 
     def close(self) -> None:
         """Waits for pending saves, then releases orbax's threads. Safe to call twice."""
@@ -250,6 +307,7 @@ class Checkpointer:
             self.wait()
         finally:
             self._closed = True
+            self._background_failures.remove()
             self._manager.close()
 
     def __enter__(self) -> Checkpointer:
@@ -327,6 +385,9 @@ class Checkpointer:
     def _restore_step(self, abstract_state: Any, step: int) -> tuple[Any, dict]:
         """Restores one step or raises _Unusable saying why it cannot be used."""
         # Reasons are kept to one line (see _short): they end up in a warning or CheckpointError.
+        damage = verify_checksums(self._directory / str(step))
+        if damage is not None:
+            raise _Unusable(damage, mismatch=False)
         try:
             item_metadata = self._manager.metadata(step).item_metadata
             tree_metadata = item_metadata.get(_STATE) if item_metadata is not None else None
@@ -521,10 +582,15 @@ def _short(e: BaseException, root: epath.Path | None = None, limit: int = 240) -
     files by absolute path (made relative to ``root``, which the message names anyway)."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     text = text.split(" [tensorstore_spec", 1)[0]
+    if text.startswith("<bound method"):  # a pybind11 repr instead of the message
+        text = ""
     if root is not None:
         text = text.replace(f"{root}/", "")
     if len(text) > limit:
-        text = text[: limit - 3] + "..."
+        # Keep both ends: tensorstore puts the operation first and the OS's reason last
+        # ("... No space left on device [os_error_code='28']").
+        head = limit // 2
+        text = text[:head] + " ... " + text[-(limit - head - 5) :]
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
@@ -588,3 +654,118 @@ class _ReadFailureEcho:
         )
         if not (self._collecting or late_callback):
             self._previous_hook(unraisable)
+
+
+class _BackgroundFailureCapture:
+    """Keeps the failure of an async write that orbax's finalize thread logs and swallows.
+
+    On the primary host ``CheckpointManager._finalize_checkpoint`` calls ``check_for_errors()``
+    (which clears the error) and logs "Checkpointer failed ..." with the whole traceback; the
+    step is then simply not finalized. This filter on absl's logger keeps that exception for
+    ``Checkpointer.wait()``'s one-paragraph error and drops the traceback from the log.
+    """
+
+    def __init__(self):
+        self._error: BaseException | None = None
+        self._logger = py_logging.getLogger("absl")
+        self._logger.addFilter(self._filter)
+        _mute_late_loop_callbacks()
+
+    def _filter(self, record: py_logging.LogRecord) -> bool:
+        # orbax's threads log the same failure several times, each with its traceback.
+        if record.exc_info and "orbax" in record.pathname:
+            self._error = self._error or record.exc_info[1]
+            return False
+        if "_SignalingThread.run() raised an exception" in str(record.msg):
+            return False
+        return True
+
+    def pending(self) -> bool:
+        return self._error is not None
+
+    def take(self) -> BaseException | None:
+        error, self._error = self._error, None
+        return error
+
+    def remove(self) -> None:
+        self._logger.removeFilter(self._filter)
+
+
+def _is_late_loop_callback(exc: BaseException | None) -> bool:
+    return isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"
+
+
+def _mute_late_loop_callbacks() -> None:
+    """tensorstore callbacks that complete after orbax closed a failed write's event loop are
+    reported as unraisable "Event loop is closed" tracebacks, one per array, possibly during
+    interpreter shutdown; they say nothing the CheckpointError does not. Installed once per
+    process (a hook that passes every other report on)."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_gendl_mutes_late_callbacks", False):
+        return
+
+    def hook(unraisable):
+        if not _is_late_loop_callback(unraisable.exc_value):
+            previous(unraisable)
+
+    hook._gendl_mutes_late_callbacks = True
+    sys.unraisablehook = hook
+
+
+# -- checksums -----------------------------------------------------------------------------------
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(os.fspath(path), "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_checksums(step_dir: epath.Path) -> None:
+    """Records the size and SHA-256 of every file of a finalized step, atomically (a killed
+    process leaves no checksum file, and such a step is restored unverified, as one written
+    before gendl recorded checksums)."""
+    step_dir = os.fspath(step_dir)
+    files = {}
+    for folder, _, names in sorted(os.walk(step_dir)):
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            if name != CHECKSUMS_FILENAME and os.path.isfile(path):
+                rel = os.path.relpath(path, step_dir)
+                files[rel] = {"size": os.path.getsize(path), "sha256": _sha256(path)}
+    record = json.dumps({"algorithm": "sha256", "files": files}, indent=1).encode()
+    target = os.path.join(step_dir, CHECKSUMS_FILENAME)
+    tmp = f"{target}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(record)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
+
+
+def verify_checksums(step_dir: epath.Path) -> str | None:
+    """Why the step's files no longer match their recorded checksums, or None when they do
+    (or when the step has no record: written before checksums or killed just before them)."""
+    path = os.path.join(os.fspath(step_dir), CHECKSUMS_FILENAME)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            files = json.load(f)["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its checksum file {CHECKSUMS_FILENAME} is unreadable"
+    for rel, want in sorted(files.items()):
+        file = epath.Path(step_dir) / rel
+        if not file.is_file():
+            return f"its file {rel} is missing"
+        size = os.path.getsize(os.fspath(file))
+        if size != want.get("size"):
+            return f"its file {rel} has {size} bytes, {want.get('size')} when it was written"
+        if _sha256(file) != want.get("sha256"):
+            return (
+                f"its file {rel} no longer matches the SHA-256 recorded when it was written "
+                "(flipped bytes: a disk, memory or copy fault, or an edit)"
+            )
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import shutil
@@ -18,7 +19,8 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gendl.checkpointing import Checkpointer, CheckpointError
+from gendl import checkpointing
+from gendl.checkpointing import CHECKSUMS_FILENAME, Checkpointer, CheckpointError
 
 
 @struct.dataclass
@@ -109,6 +111,15 @@ def truncate(path: Path) -> None:
         f.truncate(os.path.getsize(path) // 2)
 
 
+def flip_bytes(path: Path, count: int = 3) -> None:
+    """Inverts `count` bytes in the middle of a file: same size, still parseable by orbax."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    for i in range(middle, min(middle + count, len(data))):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 CORRUPTIONS = {
     "truncate array data": lambda d: [truncate(p) for p in data_files(d)],
     "delete array data": lambda d: [p.unlink() for p in data_files(d)],
@@ -117,6 +128,8 @@ CORRUPTIONS = {
     "delete meta json": lambda d: (d / "meta" / "metadata").unlink(),
     "empty step dir": lambda d: [shutil.rmtree(d), d.mkdir()],
     "truncate every file": lambda d: [truncate(p) for p in d.rglob("*") if p.is_file()],
+    # Silently restored before checkpoints carried checksums (issue 18).
+    "flip bytes in array data": lambda d: flip_bytes(max(data_files(d), key=os.path.getsize)),
 }
 
 
@@ -355,3 +368,67 @@ def test_abstract_state_needs_shardings(ckpt_dir):
     with Checkpointer(ckpt_dir, save_every_steps=1, keep=1) as ckpt:
         with pytest.raises(ValueError, match="has no sharding"):
             ckpt.restore(no_sharding)
+
+
+def test_every_file_of_a_checkpoint_is_checksummed_and_verified(ckpt_dir, caplog):
+    save_steps(ckpt_dir, [2, 4])
+    for step in (2, 4):
+        record = json.loads((ckpt_dir / str(step) / CHECKSUMS_FILENAME).read_text())
+        on_disk = {
+            str(p.relative_to(ckpt_dir / str(step)))
+            for p in (ckpt_dir / str(step)).rglob("*")
+            if p.is_file() and p.name != CHECKSUMS_FILENAME
+        }
+        assert set(record["files"]) == on_disk
+    flip_bytes(max(data_files(ckpt_dir / "4"), key=os.path.getsize), count=1)
+    caplog.set_level(logging.WARNING)
+    with Checkpointer(ckpt_dir, save_every_steps=2, keep=5) as ckpt:
+        assert "SHA-256" in ckpt.verify(4) and ckpt.verify(2) is None
+        _, _, step = ckpt.restore(abstract(make_state(0)))
+    assert step == 2
+    warning = next(r.getMessage() for r in caplog.records if "falling back" in r.getMessage())
+    assert "state/d/" in warning and "no longer matches the SHA-256" in warning
+    assert "<bound method" not in warning and "\n" not in warning
+
+
+def test_full_disk_during_an_async_save_stops_with_the_last_complete_checkpoint(
+    ckpt_dir, monkeypatch
+):
+    """orbax reports ENOSPC as ValueError RESOURCE_EXHAUSTED from its background thread."""
+    from orbax.checkpoint._src.serialization import serialization
+
+    async def disk_full(*args, **kwargs):
+        raise ValueError(
+            'RESOURCE_EXHAUSTED: Error writing "params.fc.kernel/0.0" in OCDBT database at '
+            f"local file {'x' * 300}: Failed to write 477151 bytes to file 7: No space left on "
+            "device [os_error_code='28']"
+        )
+
+    ckpt = Checkpointer(ckpt_dir, save_every_steps=2, keep=5)
+    assert ckpt.save(2, make_state(2, seed=2), meta_for(2))
+    ckpt.wait()
+    monkeypatch.setattr(serialization, "async_serialize_from_host", disk_full)
+    with pytest.raises(CheckpointError) as err:
+        ckpt.save(4, make_state(4, seed=4), meta_for(4))
+        ckpt.wait()
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "No space left on device" in msg and "latest complete checkpoint is step 2" in msg
+    monkeypatch.undo()
+    ckpt.close()
+    # Nothing half-written is left, and the previous checkpoint restores.
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == ["2"]
+    with Checkpointer(ckpt_dir, save_every_steps=2, keep=5) as ckpt:
+        restored, _, step = ckpt.restore(abstract(make_state(0)))
+    assert step == 2
+    assert_bitwise_equal(restored, make_state(2, seed=2))
+
+
+def test_a_step_without_checksums_restores_unverified(ckpt_dir):
+    """A checkpoint written before checksums (or killed between finalize and the record)."""
+    save_steps(ckpt_dir, [2])
+    (ckpt_dir / "2" / CHECKSUMS_FILENAME).unlink()
+    assert checkpointing.verify_checksums(ckpt_dir / "2") is None
+    with Checkpointer(ckpt_dir, save_every_steps=2, keep=5) as ckpt:
+        _, _, step = ckpt.restore(abstract(make_state(0)))
+    assert step == 2

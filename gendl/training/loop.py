@@ -297,11 +297,19 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
         if window.fetched:  # the finite steps before the divergence
             writers.write_scalars(window.fetched[-1][0], window.mean())
         ckpt.wait()
-        where = (
-            f"the last good checkpoint is step {last_good} in {ckpt.directory} and is intact"
-            if last_good is not None
-            else "no checkpoint had been written yet"
-        )
+        damage = ckpt.verify(last_good) if last_good is not None else None
+        if last_good is None:
+            where = "no checkpoint had been written yet"
+        elif damage is None:
+            where = (
+                f"the last good checkpoint is step {last_good} in {ckpt.directory}, and its "
+                "files still match their checksums"
+            )
+        else:
+            where = (
+                f"the last checkpoint, step {last_good} in {ckpt.directory}, is damaged "
+                f"({damage}), so a rerun falls back to an earlier one"
+            )
         raise NonFiniteLossError(
             f"Training stopped: {bad[1]} became {bad[2]} at step {bad[0]}. Nothing was saved "
             f"after it; {where}. Rerunning the same command resumes from there (with the "
@@ -335,6 +343,7 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
         # With several processes, when to fetch (and maybe stop on a NaN) must not depend on a
         # process's own clock, or one would leave the collective step the others wait in.
         show = progress.due() if jax.process_count() == 1 else False
+        ckpt.raise_if_write_failed()  # a failed background write stops training at once
         if log_now or save_now or show:
             check_finite()  # before any save: a checkpoint never holds NaNs
             line = progress.update(step, window.mean())

@@ -2,9 +2,14 @@
 
 They write the bytes with struct/gzip/tarfile/pickle directly rather than with gendl's readers'
 counterparts, so that a test compares gendl against the file format, not against itself.
+
+The files carry the originals' names but not their content, so gendl (which checks original
+names against the published checksums) accepts them only because each writer also lists them
+in the folder's ``gendl-unofficial-sha256.txt``, as a user with files of their own would.
 """
 
 import gzip
+import hashlib
 import io
 import os
 import pathlib
@@ -13,6 +18,8 @@ import struct
 import tarfile
 
 import numpy as np
+
+UNOFFICIAL_LIST = "gendl-unofficial-sha256.txt"  # gendl.data.builders.UNOFFICIAL_LIST
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -52,7 +59,18 @@ def write_idx_dataset(
         images_name, labels_name = IDX_FILES[split]
         (folder / images_name).write_bytes(gzip.compress(idx_bytes(images)))
         (folder / labels_name).write_bytes(gzip.compress(idx_bytes(labels)))
+    list_unofficial(folder)
     return pathlib.Path(root)
+
+
+def list_unofficial(folder: str | os.PathLike) -> None:
+    """Lists every .gz file of `folder` in its UNOFFICIAL_LIST, `sha256sum` style."""
+    folder = pathlib.Path(folder)
+    lines = [
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
+        for path in sorted(folder.glob("*.gz"))
+    ]
+    (folder / UNOFFICIAL_LIST).write_text("".join(lines))
 
 
 def fake_idx_arrays(n_train: int = 64, n_test: int = 32, seed: int = 0) -> dict:
@@ -80,6 +98,7 @@ def write_cifar10_archive(
                 tar, f"cifar-10-batches-py/{name}", _cifar_batch_bytes(name, images, labels)
             )
         _add_member(tar, "cifar-10-batches-py/readme.html", b"<html></html>")
+    list_unofficial(folder)
     train = [batches[f"data_batch_{i}"] for i in range(1, 6)]
     expected = {
         "train": (np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train])),

@@ -243,6 +243,7 @@ def test_corrupt_file_error_passes_through_tfds(dirs):
     idx_fixtures.write_idx_dataset(dirs["manual_dir"], "mnist", n_train=10, n_test=10)
     path = dirs["manual_dir"] / "mnist" / "t10k-labels-idx1-ubyte.gz"
     _rewrite(path, idx_fixtures.idx_bytes(np.full(10, 12, np.uint8)))
+    idx_fixtures.list_unofficial(path.parent)  # past the checksum, to the reader's check
     with pytest.raises(DataError, match="label 12") as info:
         source.load_split("mnist", "test", **dirs)
     assert str(path) in str(info.value)

@@ -11,6 +11,7 @@ file, and otherwise downloads them from the dataset's canonical URL.
 """
 
 import contextlib
+import hashlib
 import logging
 import os
 import pathlib
@@ -58,6 +59,32 @@ _CIFAR_CITATION = """\
 }"""
 
 
+# MD5 of the original distribution files as their publishers give them: MNIST's as used by
+# torchvision and TFDS for the files of LeCun's site; Fashion-MNIST's from the table in
+# zalandoresearch/fashion-mnist's README; CIFAR-10's from www.cs.toronto.edu/~kriz/cifar.html.
+PUBLISHED_MD5: dict[str, dict[str, str]] = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+    "cifar10": {"cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"},
+}
+_PRETTY = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+# Files in the originals' format that are not the originals (a subset, test fixtures, one's own
+# data) are accepted only when listed here, in the dataset's manual folder, with their SHA-256
+# as `sha256sum` prints them: a deliberate act, so that a damaged or mixed-up original can never
+# pass for one by accident.
+UNOFFICIAL_LIST = "gendl-unofficial-sha256.txt"
+
+
 class DownloadFailedError(DataError):
     """The original files were not in the manual dir and downloading them failed.
 
@@ -89,7 +116,14 @@ class OriginalFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
         return {key: url.rsplit("/", 1)[-1] for key, url in cls.URLS.items()}
 
     def _original_files(self, dl_manager: tfds.download.DownloadManager) -> dict[str, str]:
-        """Key -> local path of each original file, from the manual dir or downloaded."""
+        """Key -> local path of each original file, from the manual dir or downloaded, each
+        verified against its published checksum (see `verify_originals`)."""
+        paths = self._find_original_files(dl_manager)
+        # Kept for the prepared data's record of its sources (gendl.data.source).
+        self.verified_sources = verify_originals(self.name, paths.values())
+        return paths
+
+    def _find_original_files(self, dl_manager: tfds.download.DownloadManager) -> dict[str, str]:
         folder = self._manual_folder(dl_manager)
         if folder is not None:
             return self._manual_files(folder)
@@ -123,6 +157,75 @@ class OriginalFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
                 "folder to let TFDS download all of them."
             )
         return {key: os.fspath(path) for key, path in paths.items()}
+
+
+def file_hashes(path: str | os.PathLike) -> tuple[str, str]:
+    """(md5, sha256) hex digests of a file, read once."""
+    md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            md5.update(chunk)
+            sha256.update(chunk)
+    return md5.hexdigest(), sha256.hexdigest()
+
+
+def verify_originals(name: str, paths: Iterable[str | os.PathLike]) -> dict[str, str]:
+    """Checks each file against the published MD5 of ``name``'s original of that file name;
+    returns file name -> SHA-256 (what the prepared data records). Raises DataError when a
+    file is another dataset's original, or neither the original nor listed in its folder's
+    UNOFFICIAL_LIST with its exact SHA-256."""
+    hashes = {}
+    for path in paths:
+        path = pathlib.Path(path)
+        md5, sha256 = file_hashes(path)
+        hashes[path.name] = sha256
+        published = PUBLISHED_MD5.get(name, {}).get(path.name)
+        if published is None or md5 == published:
+            continue
+        other = next(
+            (n for n, files in PUBLISHED_MD5.items() if files.get(path.name) == md5 and n != name),
+            None,
+        )
+        if other is not None:
+            raise DataError(
+                f"The file {path} is {_PRETTY[other]}'s original {path.name}, not "
+                f"{_PRETTY.get(name, name)}'s: the folder {path.parent} must hold the "
+                f"{_PRETTY.get(name, name)} files. Put {_PRETTY[other]}'s files in a folder "
+                f"named {other}/ beside it, and {_PRETTY.get(name, name)}'s in {name}/ (or "
+                f"set --config.data.name={other} if {other} is what you meant to train on)."
+            )
+        listed = _unofficial_list(path.parent)
+        if listed.get(path.name) == sha256:
+            continue
+        if path.name in listed:
+            raise corrupt_file_error(
+                path,
+                f"its SHA-256 is {sha256}, but {path.parent / UNOFFICIAL_LIST} lists "
+                f"{listed[path.name]} for it (it changed since it was listed)",
+            )
+        raise corrupt_file_error(
+            path,
+            f"it is not the original {_PRETTY.get(name, name)} file {path.name} (its MD5 is "
+            f"{md5}, the published one is {published}: a damaged or partial download, or "
+            f"another file under that name). To use files of your own in this format "
+            f"instead, list their SHA-256 in {path.parent / UNOFFICIAL_LIST}, as `sha256sum` "
+            "prints them",
+        )
+    return hashes
+
+
+def _unofficial_list(folder: pathlib.Path) -> dict[str, str]:
+    """File name -> SHA-256 from the folder's UNOFFICIAL_LIST (`sha256sum` output), if any."""
+    try:
+        text = (folder / UNOFFICIAL_LIST).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    listed = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            listed[parts[1].lstrip("*")] = parts[0].lower()
+    return listed
 
 
 def _check_hosts_resolve(urls: Iterable[str]) -> None:

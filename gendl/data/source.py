@@ -11,8 +11,11 @@ without importing this module.
 
 import contextlib
 import fcntl
+import json
+import logging
 import os
 import pathlib
+import shutil
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -72,15 +75,28 @@ def prepare(
     root = gendl_data_dir(data_dir)
     tfds.disable_progress_bar()
     builder = builder_cls(data_dir=os.fspath(root), file_format="array_record")
+    # The SHA-256 of the manual dir's files now; None when there are none (downloaded files).
+    sources = _manual_sources(builder_cls, manual_dir)
     # TFDS renames the finished dataset into place, so its folder exists only when complete.
     # (`builder.is_prepared()` would log a warning whenever it is not.)
-    if builder.data_path.exists():
+    if _is_current(builder, sources):
         return builder
     # Several processes (hosts on one machine, pytest-xdist workers) may prepare at once. TFDS
     # writes into an incomplete.* dir and renames it at the end, so the last one to finish
     # would fail; the lock makes the others wait and then reuse the prepared data.
     with _exclusive_lock(root / f".{name}.lock"):
         builder = builder_cls(data_dir=os.fspath(root), file_format="array_record")
+        if _is_current(builder, sources):
+            return builder
+        if builder.data_path.exists():
+            logging.warning(
+                "The original %s files in %s differ from those its prepared data in %s came "
+                "from; preparing it again from the current files.",
+                name,
+                manual_dir / name if manual_dir is not None else "the manual dir",
+                builder.data_path,
+            )
+            shutil.rmtree(os.fspath(builder.data_path))
         config = tfds.download.DownloadConfig(
             manual_dir=None if manual_dir is None else os.fspath(manual_dir),
             # Never fetch a prepared copy from TFDS's GCS bucket: it would be the catalog
@@ -93,7 +109,46 @@ def prepare(
             raise DataNotFoundError(_not_found_message(builder_cls, manual_dir, root, err)) from (
                 err.__cause__ or err
             )
+        _write_sources(builder, builder.verified_sources)
     return builder
+
+
+# Written into the prepared dataset's folder: the original files it was prepared from.
+SOURCES_FILENAME = "gendl_sources.json"
+
+
+def _manual_sources(builder_cls, manual_dir: pathlib.Path | None) -> dict[str, str] | None:
+    """File name -> SHA-256 of the dataset's files in the manual dir, or None when it holds
+    none (then the prepared data, from the manual dir or a download, is reused as it is)."""
+    if manual_dir is None:
+        return None
+    from gendl.data import builders
+
+    folder = manual_dir / builder_cls.name
+    paths = [folder / file for file in builder_cls.file_names().values()]
+    if not any(path.is_file() for path in paths):
+        return None
+    return {path.name: builders.file_hashes(path)[1] for path in paths if path.is_file()}
+
+
+def _is_current(builder, sources: dict[str, str] | None) -> bool:
+    """Whether prepared data exists and came from `sources` (when known)."""
+    if not builder.data_path.exists():
+        return False
+    if sources is None:
+        return True
+    try:
+        recorded = json.loads((builder.data_path / SOURCES_FILENAME).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # prepared before gendl recorded its sources, or the record is damaged
+    return recorded == sources
+
+
+def _write_sources(builder, sources: dict[str, str]) -> None:
+    record = json.dumps({"files": sources}, indent=1, sort_keys=True)
+    tmp = builder.data_path / f".{SOURCES_FILENAME}.tmp"
+    tmp.write_text(record)
+    os.replace(tmp, builder.data_path / SOURCES_FILENAME)
 
 
 def resolve_manual_dir(manual_dir: str | os.PathLike | None) -> pathlib.Path | None:

@@ -22,7 +22,9 @@ from gendl.training import loop
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Base directory; one run per held-out digit.")
 _DIGITS = flags.DEFINE_list("digits", [str(d) for d in range(10)], "Held-out classes to run.")
-_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10, "ELBO draws averaged per test score.")
+_NUM_SAMPLES = flags.DEFINE_integer(
+    "num_samples", 10, "ELBO draws averaged per test score.", lower_bound=1
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 

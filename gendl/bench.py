@@ -40,8 +40,10 @@ from gendl.training import experiment as experiment_lib
 from gendl.training import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
-_STEPS = flags.DEFINE_integer("steps", 0, "Timed steps (0: ~10 s worth, from a probe).")
-_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.")
+_STEPS = flags.DEFINE_integer(
+    "steps", 0, "Timed steps (0: ~10 s worth, from a probe).", lower_bound=0
+)
+_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.", lower_bound=0)
 _DEVICES = flags.DEFINE_list(
     "devices", [], "Device counts to sweep, e.g. 1,2,4,8: one subprocess each, then a table."
 )

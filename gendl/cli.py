@@ -2,7 +2,9 @@
 bench): flag parsing, console set-up, and user errors printed as one message, not a traceback.
 """
 
+import os
 import sys
+import traceback
 
 from absl import app, flags, logging
 
@@ -47,14 +49,56 @@ def parse_flags(argv):
         if "config" in flags.FLAGS and flags.FLAGS["config"].present:
             flags.FLAGS.config.get("seed")  # a config file that failed to load raises here
         return args
-    except flags.Error as e:
+    except Exception as e:  # noqa: BLE001 (a config file can raise anything; the rest re-raise)
+        _fail_on_config_file_error(e, argv)
+        _fail_on_flag_error(e, argv)
+        raise
+
+
+def _fail_on_config_file_error(e, argv):
+    """A config file that does not compile or whose get_config() raises: one paragraph with
+    the file, the line and the error."""
+    path = _config_path(argv)
+    if path is None:
+        return
+    for err in (e, e.__cause__, e.__context__):
+        if err is None:
+            continue
+        if isinstance(err, SyntaxError) and os.path.abspath(err.filename or "") == path:
+            line = err.lineno
+        else:
+            frames = [f for f in traceback.extract_tb(err.__traceback__) if _same(f.filename, path)]
+            if not frames:
+                continue
+            line = frames[-1].lineno
+        message = err.msg if isinstance(err, SyntaxError) else str(err)
+        _fail(
+            f"could not load the config file {path}: line {line}: {type(err).__name__}: "
+            f"{message}. Fix that line (the file must define get_config() returning a "
+            "ConfigDict), or pass another --config."
+        )
+
+
+def _config_path(argv):
+    for arg in argv[1:]:
+        if arg.startswith("--config="):
+            return os.path.abspath(arg.split("=", 1)[1].split(":", 1)[0])
+    return None
+
+
+def _same(filename, path):
+    return filename and os.path.abspath(filename) == path
+
+
+def _fail_on_flag_error(e, argv):
+    if isinstance(e, flags.Error):
         _fail(f"{_last_line(e)}. Run with --helpfull to list the flags.")
-    except OSError as e:
+    if isinstance(e, OSError):
         _fail(
             f"could not load the config file: {_last_line(e)}. Pass --config=configs/<file>.py "
             "with a path relative to the current directory (run from the repository root)."
         )
-    except (AttributeError, KeyError, TypeError, ValueError) as e:
+    if isinstance(e, (AttributeError, KeyError, TypeError, ValueError)):
         overrides = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.")]
         detail = str(e).strip("'\"").replace("\\n", " ").replace("\\'", "'").replace("\n", " ")
         _fail(

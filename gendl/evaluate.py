@@ -19,8 +19,10 @@ from gendl.evaluation.workdir import evaluate, format_table
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A workdir written by gendl.main.")
 _EVALS = flags.DEFINE_list("evals", None, "Evaluators to run (default: all in the config).")
-_NUM_SAMPLES = flags.DEFINE_integer("num_samples", None, "Importance samples (likelihood).")
-_NUM_EXAMPLES = flags.DEFINE_integer("num_examples", None, "Test examples to use.")
+_NUM_SAMPLES = flags.DEFINE_integer(
+    "num_samples", None, "Importance samples (likelihood).", lower_bound=1
+)
+_NUM_EXAMPLES = flags.DEFINE_integer("num_examples", None, "Test examples to use.", lower_bound=1)
 _SET = flags.DEFINE_multi_string(
     "set", [], "Evaluator setting, e.g. --set=sample_quality.num_samples=1000 (repeatable)."
 )

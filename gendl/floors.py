@@ -18,7 +18,7 @@ from gendl.evaluation import extractors, prerequisites, reference
 from gendl.training import loop
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "TFDS name of the dataset.")
-_NUM_IMAGES = flags.DEFINE_integer("num_images", 10_000, "Images per side.")
+_NUM_IMAGES = flags.DEFINE_integer("num_images", 10_000, "Images per side.", lower_bound=1)
 _EXTRACTOR = flags.DEFINE_string("extractor", "classifier", "Feature extractor.")
 
 

@@ -13,10 +13,10 @@ from gendl import cli
 from gendl.evaluation import workdir
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A workdir written by gendl.main.")
-_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10_000, "Number of images.")
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10_000, "Number of images.", lower_bound=1)
 _OUT = flags.DEFINE_string("out", None, "Output .npz file.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Images generated per batch.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Images generated per batch.", lower_bound=1)
 flags.mark_flags_as_required(["workdir", "out"])
 
 

@@ -25,7 +25,7 @@ _DIRECTION = flags.DEFINE_string(
     "direction", "", "'a2b' or 'b2a'; empty: the direction the model was trained for."
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the generator's dropout noise.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Images translated per batch.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Images translated per batch.", lower_bound=1)
 flags.mark_flags_as_required(["workdir", "input", "output"])
 
 

@@ -159,6 +159,27 @@ def test_sigterm_during_final_evaluations_then_rerun_finishes_them(
         os.umask(old_umask)
 
 
+def test_invalid_config_creates_no_workdir_and_a_fresh_start_keeps_old_metrics(
+    fake_data, tmp_path, caplog
+):
+    workdir = tmp_path / "run"
+    with pytest.raises(loop.ConfigError, match="total_steps must be >= 1"):
+        loop.train(small_vae(fake_data, total_steps=0), str(workdir))
+    assert not workdir.exists()
+    config = small_vae(fake_data, total_steps=2)
+    config.log.every_steps = 1
+    loop.train(config, str(workdir))
+    before = (workdir / "metrics.jsonl").read_text()
+    # Starting over as the all-checkpoints-corrupt error advises: move checkpoints/ away.
+    shutil.move(str(workdir / "checkpoints"), str(tmp_path / "old_checkpoints"))
+    config.seed = 1
+    loop.train(config, str(workdir))
+    kept = sorted(workdir.glob("metrics.before-*.jsonl"))
+    assert len(kept) == 1 and kept[0].read_text() == before
+    assert [m["step"] for m in metrics_of(str(workdir))] == [1, 2]
+    assert not any("changed config" in r.getMessage() for r in caplog.records)
+
+
 def test_preempted_maps_to_exit_143_and_user_errors_to_one_line(capsys):
     def preempted(argv):
         raise loop.Preempted("Stopped by SIGTERM during the final evaluations at step 4")

@@ -26,9 +26,13 @@ when the same step is saved again, and ``cleanup_tmp_directories=True`` (set bel
 leftovers before the first save of the next run.
 
 What orbax cannot protect against is damage after the fact (a file deleted or truncated by hand,
-a disk or filesystem fault, an interrupted rsync). ``restore()`` therefore validates each
-candidate checkpoint, newest first:
+a disk or filesystem fault, an interrupted rsync, a few flipped bytes that orbax would restore
+without a word). Once a save is finalized, the primary host therefore records the size and
+SHA-256 of every file of the step in ``<step>/gendl_checksums.json`` (written atomically; a
+step killed before it has none and is restored as before, unverified). ``restore()`` validates
+each candidate checkpoint, newest first:
 
+0. its files must match the recorded checksums;
 1. its metadata must be readable: ``state/_METADATA`` and, through the OCDBT manifest and
    ``d/`` files, each array's zarr metadata (so a deleted or truncated data file already shows
    up here: tensorstore reports NOT_FOUND, OUT_OF_RANGE or DATA_LOSS);
@@ -36,6 +40,11 @@ candidate checkpoint, newest first:
    reported as a structure mismatch (the model or config changed), not as corruption. orbax
    itself would fail on some of these only with a generic error and silently cast a dtype;
 3. the arrays and the ``meta`` JSON must then restore without error.
+
+A failed write (a full disk: orbax's ValueError RESOURCE_EXHAUSTED, often from its background
+thread; an unwritable path) raises CheckpointError, one paragraph, as soon as it is known (the
+trainer polls ``raise_if_write_failed`` every step); what the failed save left is removed, so
+the latest finalized step is the last complete checkpoint.
 
 A checkpoint that fails is logged as a WARNING naming the step and the reason, and the previous one
 is tried. Unreadable checkpoints are not deleted or moved when they are detected: the cause may be
@@ -239,6 +248,7 @@ class Checkpointer:
             raise CheckpointError(self._write_failure(step, e)) from None
         if saved:
             self._awaiting_checksums.append(step)
+            self._background_failures.active = True
             self._unreadable.pop(step, None)
             self._last_saved_step = step
         return saved
@@ -256,6 +266,7 @@ class Checkpointer:
         # On the primary host orbax's finalize thread consumes a background failure and only
         # logs it (with a traceback): the capture keeps it for this message instead.
         error = error or self._background_failures.take()
+        self._background_failures.active = False
         pending, self._awaiting_checksums = self._awaiting_checksums, []
         for step in pending:
             if error is None and not (self._directory / str(step)).is_dir():
@@ -667,11 +678,14 @@ class _BackgroundFailureCapture:
 
     def __init__(self):
         self._error: BaseException | None = None
+        self.active = False  # only while a save is in flight: other logs pass untouched
         self._logger = py_logging.getLogger("absl")
         self._logger.addFilter(self._filter)
         _mute_late_loop_callbacks()
 
     def _filter(self, record: py_logging.LogRecord) -> bool:
+        if not self.active:
+            return True
         # orbax's threads log the same failure several times, each with its traceback.
         if record.exc_info and "orbax" in record.pathname:
             self._error = self._error or record.exc_info[1]

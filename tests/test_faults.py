@@ -88,6 +88,22 @@ def test_without_flock_a_dead_pid_on_this_host_is_stale_and_a_live_one_holds(tmp
             workdir_lock.WorkdirLock(str(tmp_path), "gendl.main").acquire()
 
 
+@pytest.mark.parametrize("held", [False, True])
+def test_a_multi_process_job_locks_once_on_process_0_and_stops_alike(tmp_path, monkeypatch, held):
+    """Process 1's view: it takes no lock itself and follows process 0's outcome."""
+    from jax.experimental import multihost_utils
+
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    monkeypatch.setattr(multihost_utils, "broadcast_one_to_all", lambda x: ~x if held else x)
+    if held:
+        with pytest.raises(workdir_lock.WorkdirLocked, match="Process 0 found the workdir"):
+            workdir_lock.acquire_for_job(str(tmp_path), "gendl.main")
+    else:
+        assert workdir_lock.acquire_for_job(str(tmp_path), "gendl.main") is None
+    assert not (tmp_path / workdir_lock.LOCK_FILENAME).exists()
+
+
 # --- Final evaluations, damaged checkpoints, a full disk: the trainer in-process.
 
 

@@ -4,6 +4,7 @@ the true pairs that training never sees."""
 
 import importlib.util
 import json
+import os
 import pathlib
 
 import jax
@@ -18,7 +19,7 @@ from gendl.data import paired_view
 from gendl.evaluation import file_translation, runs
 from gendl.models import patchgan, resnet_generator
 from gendl.objectives import cyclegan, dualgan, image_pool
-from gendl.training import loop
+from gendl.training import experiment, loop
 from gendl.training import state as state_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -30,15 +31,14 @@ def _config(name, manual_dir, variant="smoke"):
     spec.loader.exec_module(mod)
     c = mod.get_config(variant)
     c.data.manual_dir = manual_dir
-    # Smaller than :smoke for speed: 16x16 images, batch 2.
-    ops = ("alpha_white", "resize:18", "random_crop:16", "random_flip")
-    c.data.ops = c.data.streams.b.ops = ops
-    c.data.test_ops = c.data.streams.b.test_ops = ("alpha_white", "resize:16")
-    c.batch_size = 2
+    # The :smoke networks and tests/test_configs.py's settings, so that the session's
+    # compilation cache serves both files the same programs (init, samples, evaluators).
+    c.batch_size = 8
     c.total_steps = 4
     c.checkpoint.every_steps = 2
     c.log.every_steps = 1
-    c.log.sample_every_steps = 100
+    c.log.sample_every_steps = 3
+    c.log.num_samples = 4
     return c
 
 
@@ -196,19 +196,32 @@ def _training_metrics(workdir):
     return [{k: v for k, v in m.items() if not k.startswith(drop)} for m in _metrics(workdir)]
 
 
+class _Stop(Exception):
+    pass
+
+
 @pytest.fixture(scope="module")
 def cyclegan_runs(fake_data, tmp_path_factory):
-    """4 steps in one go (with the evaluators), and 2 steps resumed to 4 (without)."""
+    """4 steps in one go (with the evaluators), and the same run stopped when it asks for the
+    batch of step 4 (checkpoint at step 2, inside the learning rate's decay, pool full) and
+    resumed to the end (without the evaluators: they do not touch training)."""
     root = tmp_path_factory.mktemp("cyclegan")
     c = _config("cyclegan", fake_data["manual_dir"])
-    c.model.ngf = c.model.ndf = 4
-    c.model.n_blocks, c.model.n_layers = 1, 2
-    c.objective.pool_size = 3  # full during step 2: the 0.5 rule is crossed by the resume
+    assert c.objective.pool_size < c.batch_size  # the pool fills during step 1
     loop.train(c, str(root / "straight"))
     c.evals = ml_collections.ConfigDict()
-    c.total_steps = 2
-    loop.train(c, str(root / "resumed"))
-    c.total_steps = 4
+    batch = experiment.Experiment.batch
+
+    def batch_or_stop(self, step):
+        if step == 3:
+            raise _Stop
+        return batch(self, step)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(experiment.Experiment, "batch", batch_or_stop)
+        with pytest.raises(_Stop):
+            loop.train(c, str(root / "resumed"))
+    assert sorted(os.listdir(root / "resumed" / "checkpoints")) == ["2"]
     loop.train(c, str(root / "resumed"))
     return root
 
@@ -228,7 +241,7 @@ def test_cyclegan_resumes_exactly_with_the_pool_and_the_schedule(cyclegan_runs):
     a, b = (runs.load_run(str(cyclegan_runs / d)) for d in ("straight", "resumed"))
     assert a.step == b.step == 4
     pool = a.state.objective_state["pool_b"]
-    assert int(pool["count"]) == 3 and float(jnp.abs(pool["images"]).min()) > 0
+    assert int(pool["count"]) == 6 and float(jnp.abs(pool["images"]).min()) > 0
     for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state), strict=True):
         np.testing.assert_array_equal(x, y)
 
@@ -262,11 +275,11 @@ def test_translate_files_both_ways(cyclegan_runs, tmp_path):
         )
         out[direction] = [np.asarray(Image.open(p)) for p in written]
         assert [p.rsplit("/", 1)[1] for p in written] == ["g.png", "x.png"]
-        assert all(im.shape == (16, 16, 3) for im in out[direction])
+        assert all(im.shape == (32, 32, 3) for im in out[direction])
     assert not np.array_equal(out["a2b"][1], out["b2a"][1])  # another generator
     # The a2b files are generator_ab's translations, the b2a files generator_ba's.
     run = runs.load_run(workdir)
-    x = file_translation.load_images([inputs / "x.png"], (16, 16, 3)).astype(np.float32) / 255
+    x = file_translation.load_images([inputs / "x.png"], (32, 32, 3)).astype(np.float32) / 255
     for direction, name in (("a2b", "generator_ab"), ("b2a", "generator_ba")):
         y = run.exp.objective.networks[name].apply(run.state.variables()[name], 2 * x - 1)
         want = np.rint(np.clip(0.5 * (np.asarray(y[0]) + 1), 0, 1) * 255)
@@ -280,7 +293,6 @@ def test_translate_files_both_ways(cyclegan_runs, tmp_path):
 
 def test_dualgan_clips_its_critics_and_takes_n_critic_steps(fake_data, tmp_path):
     c = _config("dualgan", fake_data["manual_dir"])
-    c.model.levels, c.model.ngf, c.model.ndf, c.model.n_layers = 4, 4, 4, 2
     c.total_steps = 3
     # A scheduled rate keeps optax's update count in the state: it counts each update.
     c.optimizer.schedule, c.optimizer.decay_start = "linear", 1.0
@@ -310,7 +322,7 @@ def test_dualgan_clips_its_critics_and_takes_n_critic_steps(fake_data, tmp_path)
         rel=1e-5,
     )
     # Dropout is the noise: two keys, two translations; no key, deterministic.
-    x = jnp.full((1, 16, 16, 3), 0.5)
+    x = jnp.full((1, 32, 32, 3), 0.5)
     t = run.exp.objective.translate_b2a
     v = run.state.variables()
     assert not np.allclose(t(v, x, jax.random.key(0)), t(v, x, jax.random.key(1)))

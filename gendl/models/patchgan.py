@@ -60,6 +60,8 @@ class PatchGan(nn.Module):
     def __call__(self, source, output=None, train: bool = True):
         """source, output in [-1, 1], [n, H, W, C] each -> patch logits [n, H', W'] (float32).
         Without `output`: the logits of `source` alone (an unconditional discriminator)."""
+        if self.norm not in NORMS:
+            raise ValueError(f"PatchGan norm must be one of {NORMS}, got {self.norm!r}")
         h = source if output is None else jnp.concatenate([source, output], axis=-1)
         h = h.astype(self.dtype)
         all_strides = strides(self.n_layers)

@@ -1,4 +1,4 @@
-"""Translates image files with a trained image-to-image model (pix2pix):
+"""Translates image files with a trained image-to-image model (pix2pix, CycleGAN, DualGAN):
 
     python -m gendl.translate --workdir=runs/pix2pix --input=DIR_OR_FILE --output=DIR \
         [--direction=b2a]
@@ -8,8 +8,10 @@ composited onto white, grey becomes RGB (or colour grey, for a grey model), and 
 resized to the model's input size. Writes one PNG per input into --output at the model's
 output size, named like the input (`x.jpg` -> `x.png`). Every input is decoded before anything
 is written, so a file that is not an image stops the command with a message naming it and
-leaves --output untouched. Uses the workdir's latest checkpoint and the model's `translate`
-predict function; the generator's dropout noise (on at test time, as in the paper) comes from
+leaves --output untouched. Uses the workdir's latest checkpoint and the model's translate predict
+function for --direction: the unpaired translators (CycleGAN, DualGAN) go both ways (a2b, the
+default, or b2a); pix2pix learns the direction it was trained for and refuses the other. The
+generator's dropout noise (pix2pix, DualGAN: on at test time, as in the papers) comes from
 --seed.
 """
 
@@ -22,7 +24,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "A workdir written by gendl.main
 _INPUT = flags.DEFINE_string("input", None, "An image file, or a folder of image files.")
 _OUTPUT = flags.DEFINE_string("output", None, "Folder for the translated PNGs.")
 _DIRECTION = flags.DEFINE_string(
-    "direction", "", "'a2b' or 'b2a'; empty: the direction the model was trained for."
+    "direction", "", "'a2b' or 'b2a'; empty: the model's default (the trained one, or a2b)."
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the generator's dropout noise.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Images translated per batch.", lower_bound=1)

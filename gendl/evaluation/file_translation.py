@@ -15,7 +15,6 @@ import jax
 import numpy as np
 from PIL import Image
 
-from gendl.config import ConfigError
 from gendl.data import ops as ops_lib
 from gendl.data.errors import DataError
 from gendl.data.sources import folder
@@ -63,25 +62,11 @@ def load_images(files, image_shape) -> np.ndarray:
     return np.stack([ops_lib.apply(ops, {"x": folder.decode(f)}, rng)["x"] for f in files])
 
 
-def check_direction(config, requested: str) -> str:
-    """The direction to translate in: the trained one; another is refused with a message."""
-    trained = config.objective.get("direction", "a2b")
-    requested = requested or trained
-    if requested != trained:
-        raise ConfigError(
-            f"--direction={requested}, but the run in --workdir was trained to translate "
-            f"{trained} ({config.objective.name} learns one direction). Train a model for "
-            f"{requested} (--config.objective.direction={requested}) and translate with its "
-            "workdir, or leave --direction out."
-        )
-    return requested
-
-
 def translate_files(workdir, inputs, output, direction="", seed=0, batch_size=32) -> list:
     """Translates the image(s) at `inputs` into PNGs in `output`; returns the written paths."""
     run = runs.load_run(workdir)
-    check_direction(run.config, direction)
-    (translate,) = predict.of(run.exp).require("gendl.translate command", "translate")
+    # Both ways for unpaired translators; a one-way model refuses the other with a message.
+    translate = predict.translator(run.exp, direction, "gendl.translate command")
     files = input_files(inputs)
     names = output_names(files)
     images = load_images(files, run.exp.objective.image_shape)  # all decoded before writing

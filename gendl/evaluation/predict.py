@@ -48,3 +48,34 @@ def of(exp) -> Predict:
         objective=str(exp.config.objective.name),
         num_classes=int(exp.config.model.num_classes) if obj.conditional else None,
     )
+
+
+DIRECTIONS = ("a2b", "b2a")
+
+
+def translator(exp, direction: str, user: str):
+    """The predict function translating in `direction` ("a2b" or "b2a";
+    "": the model's default, config.objective.direction, else "a2b").
+
+    Unpaired translators provide one per direction ("translate_a2b", "translate_b2a"); a
+    model trained for one direction (pix2pix) provides "translate" for
+    config.objective.direction only and refuses the other with a ConfigError."""
+    trained = str(exp.config.objective.get("direction", "a2b"))
+    direction = direction or trained
+    if direction not in DIRECTIONS:
+        raise ConfigError(
+            f"The {user} was asked for direction {direction!r}; use one of "
+            f"{', '.join(DIRECTIONS)} (translate feature/domain 'a' to 'b', or 'b' to 'a')."
+        )
+    predict = of(exp)
+    if f"translate_{direction}" in predict:
+        return predict.functions[f"translate_{direction}"]
+    if direction != trained and "translate" in predict:
+        raise ConfigError(
+            f"The {user} was asked to translate {direction}, but the run was trained to "
+            f"translate {trained} ({predict.objective} learns one direction). Train a model for "
+            f"{direction} (--config.objective.direction={direction}) and use its workdir, or "
+            "ask for the trained direction."
+        )
+    (translate,) = predict.require(user, "translate")
+    return translate

@@ -14,9 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gendl.data import pipeline
+from gendl.data import paired_view, pipeline
 from gendl.data.errors import DataError
 from gendl.evaluation import predict as predict_lib
+from gendl.evaluation import prerequisites
 from gendl.monitoring import images as images_lib
 
 WINDOW, SIGMA, K1, K2 = 11, 1.5, 0.01, 0.03
@@ -80,19 +81,36 @@ def scores(output, target) -> dict:
     return {"l1": l1(output, target), "psnr": psnr(output, target), "ssim": ssim(output, target)}
 
 
+def test_data(exp):
+    """The paired test split: the config's own (pix2pix: features "a" and "b"), or for an
+    unpaired translator the pairs of its two domains' folders; prerequisites.Unavailable
+    (the trainer skips the evaluation with a warning) when the domains have no true pairs."""
+    domains = getattr(exp.objective, "domains", None)
+    if domains is None:
+        return pipeline.build_eval_data(exp.config, "test")
+    try:
+        return paired_view.test_pairs(exp.config, domains)
+    except paired_view.NoTruePairs as err:
+        raise prerequisites.Unavailable(str(err)) from err
+
+
 class Translation:
-    """config.evals.<name>: type "translation", num_examples (default all of the test split),
-    batch_size (64), num_pictures (16), seed (the dropout noise)."""
+    """config.evals.<name>: type "translation", direction ("a2b" or "b2a"; default the
+    model's, config.objective.direction, else "a2b"), num_examples (default all of the test
+    split), batch_size (64), num_pictures (16), seed (the dropout noise).
+
+    Unpaired translators (objectives with `domains`) are scored against the true pairs of
+    their two folders' test split (gendl.data.paired_view), which training never sees."""
 
     NEEDS = ("translate",)
 
     def __init__(self, exp, cfg):
-        (translate,) = predict_lib.of(exp).require("translation evaluator", *self.NEEDS)
+        direction = str(cfg.get("direction", "") or exp.config.objective.get("direction", "a2b"))
+        translate = predict_lib.translator(exp, direction, "translation evaluator")
         self._fn = jax.jit(translate)
         self._scores = jax.jit(scores)
-        direction = str(exp.config.objective.get("direction", "a2b"))
         self.source, self.target = direction.split("2")
-        self.data = pipeline.build_eval_data(exp.config, "test")
+        self.data = test_data(exp)
         if self.source not in self.data.spec.features or self.target not in self.data.spec.features:
             raise DataError(
                 f"The translation evaluator reads features {self.source!r} and {self.target!r} "

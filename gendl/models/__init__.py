@@ -12,6 +12,7 @@ from gendl.models import (
     mlp_vae,
     pix2pix,
     sgan_mlp,
+    unpaired,
 )
 
 # name -> build(config.model, image_shape) -> {network name: flax module}; `build` below passes
@@ -33,6 +34,8 @@ REGISTRY = {
 # name -> build(config.model, spec): networks sized from several features of the data.
 SPEC_REGISTRY = {
     "pix2pix": pix2pix.build,
+    "cyclegan": unpaired.build_cyclegan,
+    "dualgan": unpaired.build_dualgan,
 }
 
 

@@ -17,6 +17,10 @@ image, not 36 disjoint patches. `receptive_field` computes the number.
 
 64x64 pairs of RGB images with ndf 64 give the network of the PyTorch peer
 (shared/bench/torch_ref.py `patchgan`), parameter for parameter: 2,768,705 parameters.
+
+Unpaired translators (CycleGAN, DualGAN) judge single images: called without `output`, the
+network sees `source` alone. `norm="instance"` is CycleGAN's variant (instance norm without
+learned scale and shift, hence conv biases, and no running statistics); "batch" is pix2pix's.
 """
 
 from typing import Any
@@ -25,9 +29,11 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from gendl.models import conv
+from gendl.models.resnet_generator import instance_norm
 from gendl.models.unet import KERNEL_INIT, batch_norm
 
 KERNEL = 4
+NORMS = ("batch", "instance")
 
 
 def strides(n_layers: int = 3) -> tuple:
@@ -48,15 +54,20 @@ class PatchGan(nn.Module):
     n_layers: int = 3
     dtype: Any = jnp.float32
     conv_impl: str = "auto"
+    norm: str = "batch"  # or "instance" (see the module docstring)
 
     @nn.compact
-    def __call__(self, source, output, train: bool = True):
-        """source, output in [-1, 1], [n, H, W, C] each -> patch logits [n, H', W'] (float32)."""
-        h = jnp.concatenate([source, output], axis=-1).astype(self.dtype)
+    def __call__(self, source, output=None, train: bool = True):
+        """source, output in [-1, 1], [n, H, W, C] each -> patch logits [n, H', W'] (float32).
+        Without `output`: the logits of `source` alone (an unconditional discriminator)."""
+        if self.norm not in NORMS:
+            raise ValueError(f"PatchGan norm must be one of {NORMS}, got {self.norm!r}")
+        h = source if output is None else jnp.concatenate([source, output], axis=-1)
+        h = h.astype(self.dtype)
         all_strides = strides(self.n_layers)
         for i, stride in enumerate(all_strides[:-1]):
             width = self.ndf * min(2**i, 8)
-            use_bn = i > 0
+            use_bn = i > 0 and self.norm == "batch"
             h = conv.Conv(
                 width,
                 kernel_size=KERNEL,
@@ -70,6 +81,8 @@ class PatchGan(nn.Module):
             )(h)
             if use_bn:
                 h = batch_norm(train, f"conv{i}_bn")(h)
+            elif i > 0:
+                h = instance_norm(self.dtype)(h)
             h = nn.leaky_relu(h, 0.2)
         logits = conv.Conv(
             1,

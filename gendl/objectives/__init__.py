@@ -5,6 +5,8 @@ from gendl.objectives import (
     autoencoder,
     bigan,
     classifier,
+    cyclegan,
+    dualgan,
     gan,
     hierarchical_vae,
     infogan,
@@ -26,6 +28,8 @@ REGISTRY = {
     "aae": aae.AdversarialAutoencoder,
     "classifier": classifier.Classifier,
     "pix2pix": pix2pix.Pix2Pix,
+    "cyclegan": cyclegan.CycleGan,
+    "dualgan": dualgan.DualGan,
 }
 
 

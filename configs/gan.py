@@ -8,6 +8,8 @@ in place of the paper's SGD with momentum.
 Run:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/gan.py --workdir=runs/gan
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/gan.py:minimax --workdir=runs/gan_minimax
+Sample quality in gendl's MNIST classifier features (trained on first need):
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.evaluate --workdir=runs/gan
 CPU smoke run (seconds):
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/gan.py:smoke --workdir=/tmp/gan_smoke
 """
@@ -39,6 +41,15 @@ def get_config(arg=None):
 
     # Sample grid and latent interpolations from the final generator (EMA when on).
     c.evals.pictures = dict(type="generator_pictures", every_steps=0, num_samples=100)
+    # FID/KID/precision/recall, classes present (and label accuracy for cgan) in gendl's MNIST
+    # classifier features, from `python -m gendl.evaluate --workdir=W` (every_steps=-1).
+    c.evals.sample_quality = dict(
+        type="sample_quality",
+        extractor="classifier",
+        every_steps=-1,
+        num_samples=10_000,
+        reference_split="test",
+    )
 
     c.checkpoint.every_steps = 5000
     c.log.every_steps = 200

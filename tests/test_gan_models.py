@@ -11,7 +11,7 @@ import pytest
 from gendl import models
 from gendl.config import ConfigError
 from gendl.data.spec import DataSpec
-from gendl.models import conv, spectral
+from gendl.models import conv, mlp_gan, spectral
 
 VARIANTS = {
     "gan": dict(name="mlp_gan", g_hidden=(16, 32), d_hidden=(32, 16), g_batch_norm=True),
@@ -177,3 +177,31 @@ def test_spectral_norm_state_is_frozen_in_evaluation():
     chex.assert_trees_all_equal(frozen[spectral.COLLECTION], variables[spectral.COLLECTION])
     with pytest.raises(AssertionError):
         chex.assert_trees_all_equal(updated[spectral.COLLECTION], variables[spectral.COLLECTION])
+
+
+@pytest.mark.parametrize("kw", [dict(label_hidden=50), dict(projection=True)])
+def test_conditional_mlp_discriminator_reads_the_label_at_init(kw):
+    """The label paths give a conditional discriminator a label-dependent output from the
+    start; the one-hot concatenated to 784 pixels barely moves it (why cGAN ignored labels)."""
+    x = jax.random.uniform(jax.random.key(0), (64, 28, 28, 1))
+    labels = jnp.arange(64) % 10
+
+    def spread(**kw):
+        d = mlp_gan.MlpDiscriminator(hidden=(64, 32), num_classes=10, **kw)
+        v = d.init(jax.random.key(1), x, labels, train=False)
+        other = d.apply(v, x, (labels + 3) % 10, train=False)
+        return float(jnp.std(d.apply(v, x, labels, train=False) - other))
+
+    assert spread(**kw) > 3 * spread()
+
+
+def test_generator_label_pathway_joins_the_first_hidden_layer():
+    g = mlp_gan.MlpGenerator(hidden=(32, 16), num_classes=10, label_hidden=20)
+    z, labels = jnp.zeros((3, 100)), jnp.array([0, 1, 2])
+    v = g.init(jax.random.key(0), z, labels, train=False)
+    shapes = jax.tree.map(jnp.shape, v["params"])
+    assert shapes["hidden0"]["kernel"] == (100, 32)  # z alone
+    assert shapes["label"]["kernel"] == (10, 20)
+    assert shapes["hidden1"]["kernel"] == (52, 16)  # z's features and the label's
+    images = g.apply(v, z, labels, train=False)
+    assert not jnp.allclose(images[0], images[1])  # same z, other label

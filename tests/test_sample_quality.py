@@ -110,3 +110,16 @@ def test_mode_coverage_and_label_accuracy():
     present, kl = sq.mode_coverage(np.zeros(10, int), 4)
     assert present == 1 and kl == pytest.approx(np.log(4))
     assert sq.label_accuracy([1, 2, 3, 4], [1, 2, 0, 4]) == 0.75
+
+
+def test_matched_accuracy_finds_the_best_one_to_one_assignment():
+    classes = np.repeat(np.arange(4), 5)
+    codes = (classes + 1) % 4  # every code is one class, under another name
+    assert sq.matched_accuracy(classes, codes, 4) == 1.0
+    # Codes 0 and 1 both mostly class 0: only one of them may take it (one-to-one), so the
+    # best assignment is 0->0, 1->1, 2->2, 3->3 with 5 + 2 + 5 + 5 of 20 right.
+    codes = classes.copy()
+    codes[5:8] = 0  # three class-1 samples carry code 0
+    assert sq.matched_accuracy(classes, codes, 4) == pytest.approx(17 / 20)
+    # A greedy per-code choice would map both codes to class 0; the assignment cannot.
+    assert sq.matched_accuracy([0, 0, 0, 0], [0, 0, 1, 1], 2) == 0.5

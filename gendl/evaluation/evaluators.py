@@ -321,6 +321,8 @@ class SampleQuality:
         predict = predict_lib.of(exp)
         self.sample, self.sample_noise = predict.require("sample_quality evaluator", *self.NEEDS)
         self.num_classes = predict.num_classes
+        # Unconditional models with a categorical code (InfoGAN): matched to the classes.
+        self.code_of = predict.functions.get("categorical_code")
         self.cfg = cfg
         self.metrics = tuple(cfg.get("metrics", self.METRICS))
         unknown = sorted(set(self.metrics) - set(self.METRICS))
@@ -351,6 +353,7 @@ class SampleQuality:
             num_classes=self.num_classes,
             batch_size=int(cfg.get("batch_size", 500)),
             seed=int(cfg.get("seed", 0)),
+            code_of=self.code_of,
         ):
             f, lg = ext(images)
             features.append(f)
@@ -389,9 +392,13 @@ class SampleQuality:
             predicted = np.argmax(logits, -1)
             present, kl = sample_quality.mode_coverage(predicted, ext.num_classes)
             out[f"classes_present/{tag}"], out[f"class_kl/{tag}"] = present, kl
-            if requested:
+            if requested and self.num_classes:
                 out[f"label_accuracy/{tag}"] = sample_quality.label_accuracy(
                     predicted, np.concatenate(requested)
+                )
+            elif requested:
+                out[f"code_class_match/{tag}"] = sample_quality.matched_accuracy(
+                    predicted, np.concatenate(requested), ext.num_classes
                 )
         return out, {}
 

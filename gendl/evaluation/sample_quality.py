@@ -201,6 +201,18 @@ def mode_coverage(predicted_classes, num_classes):
     return int(np.sum(counts > 0)), kl
 
 
+def matched_accuracy(predicted_classes, codes, num_classes):
+    """Accuracy of the unsupervised codes as class labels under the best one-to-one
+    assignment of codes to classes (Hungarian method on the code x class counts): how InfoGAN's
+    categorical code is scored against the digit classes."""
+    import scipy.optimize  # jax's own dependency
+
+    counts = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(counts, (np.asarray(codes), np.asarray(predicted_classes)), 1)
+    rows, cols = scipy.optimize.linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / counts.sum())
+
+
 def label_accuracy(predicted_classes, requested_labels):
     """How often the classifier agrees with the class a conditional model was asked for."""
     return float(np.mean(np.asarray(predicted_classes) == np.asarray(requested_labels)))

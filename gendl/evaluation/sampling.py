@@ -9,12 +9,16 @@ import numpy as np
 from gendl.monitoring import images as images_lib
 
 
-def generate(sample, sample_noise, variables, n, *, num_classes=None, batch_size=500, seed=0):
+def generate(
+    sample, sample_noise, variables, n, *, num_classes=None, batch_size=500, seed=0, code_of=None
+):
     """`sample`, `sample_noise`: the model's predict functions; `num_classes`: the classes of
     a conditional model (None: unconditional); `variables` from `state.variables()` (EMA
-    weights where the run keeps them).
+    weights where the run keeps them); `code_of(noise) -> [b]` (unconditional models with a
+    categorical latent code, InfoGAN's predict function `categorical_code`): yields each
+    sample's code in place of the labels.
 
-    Yields (uint8 images [b, H, W, C], requested labels [b] or None) until n images.
+    Yields (uint8 images [b, H, W, C], requested labels (or codes) [b] or None) until n images.
 
     Conditional models are asked for the classes in turn (label i % K for sample i), so every
     class gets n / K samples. Sample i's noise is drawn with fold_in(key(seed), i).
@@ -33,6 +37,8 @@ def generate(sample, sample_noise, variables, n, *, num_classes=None, batch_size
         valid = min(batch_size, n - start)
         if k is None:
             images, labels = sample(variables, noise), None
+            if code_of is not None:
+                labels = np.asarray(code_of(noise))[:valid]
         else:
             labels = (start + jnp.arange(batch_size)) % k
             if isinstance(noise, dict) and "label" in noise:  # grid noise that carries labels

@@ -116,6 +116,7 @@ class Objective:
           features(variables, x) -> (features [n, D], logits [n, K])
           latents(rng, n) -> (z, labels or None): interpolation end points (GANs)
           traversal_noise(rng, steps) -> {picture: (noise, columns)} (InfoGAN)
+          categorical_code(noise) -> [n] the categorical latent code of each noise (InfoGAN)
         """
         return {}
 

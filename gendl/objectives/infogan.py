@@ -106,10 +106,15 @@ class InfoGan(base.Objective):
         )
         return out
 
+    def categorical_code(self, noise):
+        """The category of each generator input of `sample_noise` (its one-hot slice)."""
+        return jnp.argmax(noise[:, self.noise_dim : self.noise_dim + self.num_categories], -1)
+
     def predictors(self):
         return {
             "sample": self.sample,
             "sample_noise": self.sample_noise,
+            "categorical_code": self.categorical_code,
             "traversal_noise": self.traversal_pictures_noise,
         }
 

@@ -5,6 +5,7 @@ from gendl.objectives import (
     autoencoder,
     bigan,
     classifier,
+    cogan,
     gan,
     hierarchical_vae,
     infogan,
@@ -26,6 +27,7 @@ REGISTRY = {
     "aae": aae.AdversarialAutoencoder,
     "classifier": classifier.Classifier,
     "pix2pix": pix2pix.Pix2Pix,
+    "cogan": cogan.CoGan,
 }
 
 

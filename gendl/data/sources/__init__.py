@@ -10,6 +10,8 @@ A source has `spec` (a DataSpec of one example's features), `__len__` and
   "folder"                   an image folder (`path`), flat or one sub-folder per class;
   "paired_folders"           image folders (`paths`) paired by file name;
   "tfds_catalog"             any TFDS catalog dataset (`name`), needs TensorFlow.
+Any of them can be cut to every count-th example from the index-th with `partition` =
+(index, count) (sources/partition.py), e.g. disjoint halves for two streams.
 """
 
 import os
@@ -22,12 +24,25 @@ from gendl.data.errors import DataError
 from gendl.data.sources.arrays import ArraySource
 from gendl.data.sources.catalog import CatalogSource
 from gendl.data.sources.folder import FolderSource
+from gendl.data.sources.partition import Partition
 
 KINDS = ("tfds_prepared", "arrays", "folder", "paired_folders", "tfds_catalog")
 
 
 def build(cfg, split: str):
     """The source of one stream's config (config.data or config.data.streams.<s>) for `split`."""
+    source = _build(cfg, split)
+    part = tuple(cfg.get("partition", ()) or ())
+    if not part:
+        return source
+    if len(part) != 2:
+        raise ConfigError(
+            f"config.data.partition={part} must be a pair (index, count), e.g. (0, 2)."
+        )
+    return Partition(source, int(part[0]), int(part[1]))
+
+
+def _build(cfg, split: str):
     kind = cfg.get("source", "tfds_prepared") or "tfds_prepared"
     ops = tuple(cfg.get("ops", ()))
     if kind == "tfds_prepared":

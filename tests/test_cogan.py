@@ -188,6 +188,10 @@ def test_pair_agreement_evaluator_with_a_known_classifier(fake_data, monkeypatch
     pixels = np.asarray(pair_agreement.pixel_agreement(digits, digits[order]))
     assert values["pixel_agreement"] == pytest.approx(pixels.mean())
     assert values["pairs_agreeing_95"] == pytest.approx(np.mean(pixels >= 0.95))
+    real_b = 1.0 - images.astype(np.float32) / 255
+    perm = np.random.default_rng(0).permutation(len(images))
+    expected = np.mean(pair_agreement.pixel_agreement(real_b, real_b[perm]))
+    assert values["pixel_agreement_unpaired_real"] == pytest.approx(expected)
     b = _bucket(images[:12])
     assert values["class_agreement"] == pytest.approx(np.mean(b == b[order]))
     assert values["classifier_accuracy_real_b"] == pytest.approx(np.mean(_bucket(images) == labels))

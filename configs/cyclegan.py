@@ -37,6 +37,12 @@ import ml_collections
 from gendl import config as config_lib
 
 
+def no_style_scores(c):
+    """A smoke run must not train the style classifier (tests/test_style.py covers it)."""
+    for name in ("translation", "translation_b2a"):
+        c.evals[name].style_classifier = ""
+
+
 def get_config(arg=None):
     c = config_lib.base_config()
     c.total_steps = 155_000  # 200 epochs of ~3,090 images at batch 4
@@ -74,9 +80,14 @@ def get_config(arg=None):
     # L1, PSNR and SSIM of the test translations against the true pairs (and of the inputs
     # themselves, the identity baseline), each direction; a grid of input | translation |
     # target. At the end of training, and from `python -m gendl.evaluate --workdir=W`.
-    c.evals.translation = dict(type="translation", direction="a2b", every_steps=0, num_pictures=16)
+    # Style accuracy and FID/KID in gendl's emoji style classifier's features (Google = "a",
+    # Twitter = "b"; built on first need); off for your own folders: style_classifier=''.
+    style = dict(style_classifier="emoji_style", style_classes=("a", "b"))
+    c.evals.translation = dict(
+        type="translation", direction="a2b", every_steps=0, num_pictures=16, **style
+    )
     c.evals.translation_b2a = dict(
-        type="translation", direction="b2a", every_steps=0, num_pictures=16
+        type="translation", direction="b2a", every_steps=0, num_pictures=16, **style
     )
 
     c.checkpoint.every_steps = 5000
@@ -93,6 +104,7 @@ def get_config(arg=None):
         c.model.n_blocks = 2
         c.objective.pool_size = 6
         c.log.num_samples = 4
+        no_style_scores(c)
 
     def horse2zebra(c):
         c.total_steps = 213_400  # 200 epochs of the 1,067 horses at batch 1

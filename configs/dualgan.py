@@ -62,5 +62,6 @@ def get_config(arg=None):
         c.model.dropout_levels = 1  # the reference rule gives none at 5 levels
         c.objective.n_critic = 2  # half the compile time
         c.log.num_samples = 4
+        config_lib.sibling_module(__file__, "cyclegan").no_style_scores(c)
 
     return config_lib.apply_variant(c, arg, {"smoke": smoke})

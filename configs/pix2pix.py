@@ -56,9 +56,19 @@ def get_config(arg=None):
     c.optimizer.b1 = 0.5
 
     # L1, PSNR and SSIM of the test translations against the targets, and of the inputs
-    # themselves (the identity baseline); a grid of input | translation | target. At the end
-    # of training, and from `python -m gendl.evaluate --workdir=W`.
-    c.evals.translation = dict(type="translation", every_steps=0, num_pictures=16)
+    # themselves (the identity baseline); a grid of input | translation | target. Style
+    # accuracy and FID/KID in the features of gendl's emoji style classifier
+    # (configs/emoji_style.py: class 0 Google = feature "a", class 1 Twitter = "b"; built on
+    # first need in $GENDL_CACHE_DIR/classifier/emoji_style). At the end of training, and from
+    # `python -m gendl.evaluate --workdir=W`. For your own folders, turn the emoji style
+    # scores off: --config.evals.translation.style_classifier=''.
+    c.evals.translation = dict(
+        type="translation",
+        every_steps=0,
+        num_pictures=16,
+        style_classifier="emoji_style",
+        style_classes=("a", "b"),
+    )
 
     c.checkpoint.every_steps = 2000
     c.log.every_steps = 100
@@ -75,6 +85,8 @@ def get_config(arg=None):
         c.model.ndf = 8
         c.model.dropout_levels = 1  # the reference rule gives none at 5 levels
         c.log.num_samples = 4
+        # A smoke run must not train the style classifier (tests/test_style.py covers it).
+        c.evals.translation.style_classifier = ""
 
     def l1_only(c):
         c.objective.l1_only = True

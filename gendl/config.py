@@ -51,7 +51,8 @@ def base_config() -> ml_collections.ConfigDict:
     # cifar10 by `name`, in memory), "arrays" (a numpy .npz file at `path`), "folder" (PNG/JPEG
     # files at `path`, flat -> `image`, or one sub-folder per class -> `image` + `label`),
     # "paired_folders" (folders `paths` paired by file name -> one feature per folder, named by
-    # `names` or the folders' base names), "tfds_catalog" (any TFDS dataset `name`; needs
+    # `names` or the folders' base names), "labelled_folders" (folders `paths`, one per class:
+    # `image` + `label` = the folder's position), "tfds_catalog" (any TFDS dataset `name`; needs
     # `pip install -e '.[tfds]'`). "{manual_dir}" in a path stands for `manual_dir`.
     c.data.source = "tfds_prepared"
     c.data.path = ""
@@ -63,6 +64,10 @@ def base_config() -> ml_collections.ConfigDict:
     # Folders without train/ and test/ sub-folders: the share of files in "test", chosen by a
     # sha1 hash of each file's name (stable, see gendl/data/sources/folder.py).
     c.data.test_fraction = 0.1
+    # (index, count): only every count-th example of the split from the index-th on
+    # (gendl/data/sources/partition.py), e.g. (0, 2) and (1, 2) for two disjoint halves that
+    # two streams read (CoGAN's domains); () = all.
+    c.data.partition = ()
     # Host-side ops on each example's uint8 images, in order (gendl/data/ops.py): "rgb",
     # "grey", "alpha_white", "alpha_black", "alpha:R,G,B", "resize:N", "resize:H,W",
     # "center_crop:N", "random_crop:N", "random_flip". Random ops draw once per example (paired

@@ -15,11 +15,12 @@ import numpy as np
 from absl import logging
 
 from gendl.config import ConfigError
-from gendl.data import source, transforms
+from gendl.data import pipeline, source, transforms
 from gendl.evaluation import anomaly, extractors, likelihood, reference, sample_quality, sampling
 from gendl.evaluation import predict as predict_lib
 from gendl.evaluation import prerequisites as prerequisites_lib
 from gendl.evaluation.generator_pictures import GeneratorPictures
+from gendl.evaluation.pair_agreement import PairAgreement
 from gendl.evaluation.translation import Translation
 from gendl.monitoring import figures
 from gendl.monitoring import images as images_lib
@@ -37,10 +38,27 @@ def _fixed_binarization(images, seed):
     return (u < images.astype(np.float32) / 255.0).astype(np.float32)
 
 
+def _test_arrays(config):
+    """(images, labels) of the test split: gendl's prepared datasets from the in-memory cache,
+    other sources (e.g. labelled image folders) read whole through the data pipeline."""
+    data = config.data
+    if (data.get("source") or "tfds_prepared") == "tfds_prepared":
+        return _test_split(data.name, data.manual_dir, data.data_dir)
+    test = pipeline.build_eval_data(config, "test")
+    if "label" not in test.spec.features:
+        raise ConfigError(
+            f"This evaluator reads labelled test images, but the test data of "
+            f"config.data.source={data.source!r} has only {sorted(test.spec.features)}. Use a "
+            "labelled source (e.g. 'labelled_folders' or a 'folder' of class sub-folders)."
+        )
+    batch = test.read(np.arange(len(test)), np.random.default_rng(0))
+    return batch["image"], batch["label"]
+
+
 class _TestData:
     def __init__(self, exp, cfg):
         c = exp.config
-        images, labels = _test_split(c.data.name, c.data.manual_dir, c.data.data_dir)
+        images, labels = _test_arrays(c)
         n = min(int(cfg.get("num_examples", len(images))), len(images))
         self.images, self.labels = images[:n], labels[:n].astype(np.int32)
         binarize = c.data.get("binarize", "")
@@ -413,6 +431,7 @@ REGISTRY = {
     "anomaly": Anomaly,
     "generator_pictures": GeneratorPictures,
     "translation": Translation,
+    "pair_agreement": PairAgreement,
 }
 
 

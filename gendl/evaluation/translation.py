@@ -18,6 +18,7 @@ from gendl.data import paired_view, pipeline
 from gendl.data.errors import DataError
 from gendl.evaluation import predict as predict_lib
 from gendl.evaluation import prerequisites
+from gendl.evaluation import style as style_lib
 from gendl.monitoring import images as images_lib
 
 WINDOW, SIGMA, K1, K2 = 11, 1.5, 0.01, 0.03
@@ -97,12 +98,18 @@ def test_data(exp):
 class Translation:
     """config.evals.<name>: type "translation", direction ("a2b" or "b2a"; default the
     model's, config.objective.direction, else "a2b"), num_examples (default all of the test
-    split), batch_size (64), num_pictures (16), seed (the dropout noise).
+    split), batch_size (64), num_pictures (16), seed (the dropout noise); style_classifier,
+    style_classes and the rest of gendl.evaluation.style's settings for style accuracy and
+    FID/KID in a style classifier's features.
 
     Unpaired translators (objectives with `domains`) are scored against the true pairs of
     their two folders' test split (gendl.data.paired_view), which training never sees."""
 
     NEEDS = ("translate",)
+
+    @staticmethod
+    def prerequisites(exp, cfg):
+        return style_lib.prerequisites(exp, cfg)
 
     def __init__(self, exp, cfg):
         direction = str(cfg.get("direction", "") or exp.config.objective.get("direction", "a2b"))
@@ -121,10 +128,16 @@ class Translation:
         self.batch_size = int(cfg.get("batch_size", 64))
         self.num_pictures = int(cfg.get("num_pictures", 16))
         self.seed = int(cfg.get("seed", 0))
+        self.style = None
+        if cfg.get("style_classifier", ""):
+            self.style = style_lib.StyleScores(cfg, self.target)
 
     def run(self, variables):
         sums, count, pictures = {}, 0, []
         key = jax.random.key(self.seed)
+        style = self.style
+        if style is not None:
+            style.reset()
         for start in range(0, self.num_examples, self.batch_size):
             index = np.arange(start, min(start + self.batch_size, self.num_examples))
             batch = self.data.read(index, np.random.default_rng(0))
@@ -134,8 +147,13 @@ class Translation:
             for prefix, out in (("", y_hat), ("identity_", x)):
                 for name, v in self._scores(out, y).items():
                     sums[prefix + name] = sums.get(prefix + name, 0.0) + float(np.sum(v))
+            if style is not None:
+                style.add(x, y_hat, y)
             count += len(index)
             if len(pictures) < self.num_pictures:
                 pictures += list(np.concatenate([x, y_hat, y], axis=2))
         grid = images_lib.make_grid(np.stack(pictures[: self.num_pictures]))
-        return {k: v / count for k, v in sorted(sums.items())}, {"translations": grid}
+        scores = {k: v / count for k, v in sums.items()}
+        if style is not None:
+            scores.update(style.result())
+        return dict(sorted(scores.items())), {"translations": grid}

@@ -3,6 +3,7 @@ in `gendl.objectives` owns the losses (scenic's split)."""
 
 from gendl.models import (
     classifier,
+    cogan,
     conv_gan,
     conv_vae,
     dcgan,
@@ -30,6 +31,7 @@ REGISTRY = {
     "bigan_mlp": latent_mlp.build_bigan,
     "aae_mlp": latent_mlp.build_aae,
     "conv_classifier": classifier.build,
+    "cogan28": cogan.build,
 }
 # name -> build(config.model, spec): networks sized from several features of the data.
 SPEC_REGISTRY = {

@@ -7,6 +7,7 @@ from gendl.objectives import (
     classifier,
     cyclegan,
     dualgan,
+    cogan,
     gan,
     hierarchical_vae,
     infogan,
@@ -30,6 +31,7 @@ REGISTRY = {
     "pix2pix": pix2pix.Pix2Pix,
     "cyclegan": cyclegan.CycleGan,
     "dualgan": dualgan.DualGan,
+    "cogan": cogan.CoGan,
 }
 
 

@@ -9,7 +9,10 @@ A source has `spec` (a DataSpec of one example's features), `__len__` and
                              "label", ...), or per split ("train/image", "test/image", ...);
   "folder"                   an image folder (`path`), flat or one sub-folder per class;
   "paired_folders"           image folders (`paths`) paired by file name;
+  "labelled_folders"         image folders (`paths`), one per class: `image` + `label`;
   "tfds_catalog"             any TFDS catalog dataset (`name`), needs TensorFlow.
+Any of them can be cut to every count-th example from the index-th with `partition` =
+(index, count) (sources/partition.py), e.g. disjoint halves for two streams.
 """
 
 import os
@@ -22,12 +25,25 @@ from gendl.data.errors import DataError
 from gendl.data.sources.arrays import ArraySource
 from gendl.data.sources.catalog import CatalogSource
 from gendl.data.sources.folder import FolderSource
+from gendl.data.sources.partition import Partition
 
-KINDS = ("tfds_prepared", "arrays", "folder", "paired_folders", "tfds_catalog")
+KINDS = ("tfds_prepared", "arrays", "folder", "paired_folders", "labelled_folders", "tfds_catalog")
 
 
 def build(cfg, split: str):
     """The source of one stream's config (config.data or config.data.streams.<s>) for `split`."""
+    source = _build(cfg, split)
+    part = tuple(cfg.get("partition", ()) or ())
+    if not part:
+        return source
+    if len(part) != 2:
+        raise ConfigError(
+            f"config.data.partition={part} must be a pair (index, count), e.g. (0, 2)."
+        )
+    return Partition(source, int(part[0]), int(part[1]))
+
+
+def _build(cfg, split: str):
     kind = cfg.get("source", "tfds_prepared") or "tfds_prepared"
     ops = tuple(cfg.get("ops", ()))
     if kind == "tfds_prepared":
@@ -44,6 +60,8 @@ def build(cfg, split: str):
         return FolderSource({"image": _path(cfg, "path")}, **folder_options)
     if kind == "paired_folders":
         return FolderSource(_paired(cfg), classes=False, **folder_options)
+    if kind == "labelled_folders":
+        return FolderSource(_paired(cfg), label_by_folder=True, **folder_options)
     if kind == "tfds_catalog":
         return CatalogSource(cfg.name, split, data_dir=cfg.get("data_dir") or None, ops=ops)
     raise ConfigError(f"config.data.source={kind!r}; use one of {', '.join(KINDS)}.")
@@ -113,7 +131,7 @@ def _paired(cfg) -> dict:
     )
     if len(paths) < 2 or len(names) != len(paths) or len(set(names)) != len(names):
         raise ConfigError(
-            f"config.data.source='paired_folders' needs two or more folders in "
+            f"config.data.source={cfg.get('source')!r} needs two or more folders in "
             f"config.data.paths (got {len(paths)}) and as many distinct feature names in "
             f"config.data.names (got {names}; empty: the folders' base names)."
         )

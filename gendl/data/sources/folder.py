@@ -8,6 +8,10 @@ Layouts (`config.data.source`):
   - "paired_folders": `paths` = two or more flat folders whose files are paired by name (the
     name without its extension); only names present in every folder are used. Features are
     named by `names` (default: each folder's base name, e.g. "google", "twitter").
+  - "labelled_folders": `paths` = two or more flat folders, one per class: every image of
+    every folder is an example -> `image` and `label` (int32), the index of its folder in
+    `paths` (e.g. emoji styles: google 0, twitter 1). Class names: `names`, else the folders'
+    base names. Files of the same name get the same split, whichever folder they are in.
   - `side_by_side` = names of N parts (e.g. ("a", "b")): each image of a folder holds N
     images side by side (the pix2pix convention "A|B"); it is cut into N equal-width features.
 
@@ -54,6 +58,8 @@ class FolderSource:
     folders: {feature name: folder}; several: paired by file name.
     classes: read class sub-folders of the one folder, adding the `label` feature; None (default):
         when that folder holds no images itself.
+    label_by_folder: `folders` = {class name: flat folder}; every image is an example
+        (`image`), labelled with its folder's position (`label`).
     """
 
     def __init__(
@@ -65,6 +71,7 @@ class FolderSource:
         ops=(),
         side_by_side=(),
         classes: bool | None = None,
+        label_by_folder: bool = False,
     ) -> None:
         self.ops = ops_lib.parse(ops)
         self.side_by_side = tuple(side_by_side)
@@ -74,10 +81,14 @@ class FolderSource:
                 f"{len(folders)} folders. Configure one folder (config.data.path)."
             )
         roots, own_split = _split_roots(folders, split)
-        if classes is None:
-            classes = len(roots) == 1 and not has_images(next(iter(roots.values())))
-        self.class_names = _class_folders(next(iter(roots.values()))) if classes else ()
-        entries = _class_entries(roots, self.class_names) if classes else _paired_entries(roots)
+        if label_by_folder:
+            self.class_names = tuple(roots)
+            entries = _folder_label_entries(roots)
+        else:
+            if classes is None:
+                classes = len(roots) == 1 and not has_images(next(iter(roots.values())))
+            self.class_names = _class_folders(next(iter(roots.values()))) if classes else ()
+            entries = _class_entries(roots, self.class_names) if classes else _paired_entries(roots)
         if not own_split:
             entries = [e for e in entries if in_split(e[0], split, test_fraction)]
         if not entries:
@@ -88,7 +99,7 @@ class FolderSource:
             )
         self.keys = [e[0] for e in entries]
         self.files = [e[1] for e in entries]
-        self.labels = np.asarray([e[2] for e in entries], np.int32) if classes else None
+        self.labels = np.asarray([e[2] for e in entries], np.int32) if self.class_names else None
         self.spec = self._spec()
 
     def __len__(self) -> int:
@@ -223,6 +234,15 @@ def _class_entries(roots: dict, class_names: tuple) -> list:
         for rel in _image_names(root, pathlib.Path(class_name)):
             entries.append((_key(rel), {feature: root / rel}, label))
     return entries
+
+
+def _folder_label_entries(roots: dict) -> list:
+    """(key, {"image": file}, index of its folder) of every image of every root."""
+    return [
+        (_key(rel), {"image": root / rel}, label)
+        for label, root in enumerate(roots.values())
+        for rel in _image_names(root)
+    ]
 
 
 def _paired_entries(roots: dict) -> list:

@@ -9,7 +9,9 @@ A source has `spec` (a DataSpec of one example's features), `__len__` and
                              "label", ...), or per split ("train/image", "test/image", ...);
   "folder"                   an image folder (`path`), flat or one sub-folder per class;
   "paired_folders"           image folders (`paths`) paired by file name;
-  "tfds_catalog"             any TFDS catalog dataset (`name`), needs TensorFlow.
+  "tfds_catalog"             any TFDS catalog dataset (`name`), needs TensorFlow;
+  "melodies"                 melody windows (`tokens`, `tune`) of `bars` bars from the music21
+                             corpus, at most `max_tunes` tunes (gendl.data.melody_builder).
 """
 
 import os
@@ -23,7 +25,7 @@ from gendl.data.sources.arrays import ArraySource
 from gendl.data.sources.catalog import CatalogSource
 from gendl.data.sources.folder import FolderSource
 
-KINDS = ("tfds_prepared", "arrays", "folder", "paired_folders", "tfds_catalog")
+KINDS = ("tfds_prepared", "arrays", "folder", "paired_folders", "tfds_catalog", "melodies")
 
 
 def build(cfg, split: str):
@@ -34,6 +36,8 @@ def build(cfg, split: str):
         return _prepared(cfg, split, ops)
     if kind == "arrays":
         return _arrays(_path(cfg, "path"), split, ops)
+    if kind == "melodies":
+        return _melodies(cfg, split)
     folder_options = dict(
         split=split,
         test_fraction=float(cfg.get("test_fraction", 0.1)),
@@ -61,6 +65,39 @@ def _prepared(cfg, split, ops):
         images, labels = images[keep], labels[keep]
     # The gendl datasets all have 10 classes (gendl.data.builders).
     return ArraySource({"image": images, "label": labels}, num_classes=10, ops=ops)
+
+
+def _melodies(cfg, split):
+    from gendl.data import melody_builder
+
+    manual_dir = prepared.resolve_manual_dir(cfg.get("manual_dir") or None)
+    bars, max_tunes = int(cfg.get("bars", 2)), int(cfg.get("max_tunes", 0))
+    if bars < 1 or max_tunes < 0:
+        raise ConfigError(
+            f"config.data.bars={bars} and config.data.max_tunes={max_tunes}: use bars >= 1 "
+            "(2 or 16 for MusicVAE) and max_tunes >= 0 (0: every tune of the corpus)."
+        )
+    builder = prepared.prepare(
+        melody_builder.NAME,
+        manual_dir=manual_dir,
+        data_dir=cfg.get("data_dir") or None,
+        builder_cls=melody_builder.MelodyBuilder,
+        config=melody_builder.builder_config(
+            bars,
+            max_tunes,
+            float(cfg.get("test_fraction", 0.1)),
+            melody_builder.origin(manual_dir),
+        ),
+    )
+    if split not in prepared.SPLITS:
+        raise DataError(f"Unknown split {split!r} of the melodies; use one of {prepared.SPLITS}.")
+    arrays = prepared.read_features(builder, split)
+    if not len(arrays["tokens"]):
+        raise DataError(
+            f"The {split} split of the melodies holds no windows ({builder.builder_config.name}: "
+            f"too few tunes read). Raise config.data.max_tunes (0: all) or lower config.data.bars."
+        )
+    return ArraySource(arrays)
 
 
 def _arrays(path, split, ops):

@@ -10,6 +10,7 @@ from gendl.models import (
     latent_mlp,
     mlp_gan,
     mlp_vae,
+    music_vae,
     pix2pix,
     sgan_mlp,
 )
@@ -33,6 +34,7 @@ REGISTRY = {
 # name -> build(config.model, spec): networks sized from several features of the data.
 SPEC_REGISTRY = {
     "pix2pix": pix2pix.build,
+    "music_vae": music_vae.build,
 }
 
 

@@ -8,6 +8,7 @@ from gendl.objectives import (
     gan,
     hierarchical_vae,
     infogan,
+    music_vae,
     pix2pix,
     sgan,
     vae,
@@ -26,6 +27,7 @@ REGISTRY = {
     "aae": aae.AdversarialAutoencoder,
     "classifier": classifier.Classifier,
     "pix2pix": pix2pix.Pix2Pix,
+    "music_vae": music_vae.MusicVae,
 }
 
 

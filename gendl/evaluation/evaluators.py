@@ -20,6 +20,7 @@ from gendl.evaluation import anomaly, extractors, likelihood, reference, sample_
 from gendl.evaluation import predict as predict_lib
 from gendl.evaluation import prerequisites as prerequisites_lib
 from gendl.evaluation.generator_pictures import GeneratorPictures
+from gendl.evaluation.melody import Melody
 from gendl.evaluation.translation import Translation
 from gendl.monitoring import figures
 from gendl.monitoring import images as images_lib
@@ -406,6 +407,7 @@ REGISTRY = {
     "anomaly": Anomaly,
     "generator_pictures": GeneratorPictures,
     "translation": Translation,
+    "melody": Melody,
 }
 
 

@@ -64,8 +64,9 @@ def read(path) -> list:
         raw = _notes(midi)
     # mido raises OSError, EOFError, ValueError, KeyError, IndexError on broken files.
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
+        detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
         raise DataError(
-            f"{path} is not a readable MIDI file ({type(err).__name__}: {err}). Pass a Standard "
+            f"{path} is not a readable MIDI file ({detail}). Pass a Standard "
             "MIDI File (.mid), e.g. one written by `python -m gendl.sample` or exported from "
             "a score editor."
         ) from err

@@ -38,9 +38,18 @@ from gendl.objectives import base
 SCHEDULES = ("constant", "inverse_sigmoid", "exponential")
 
 
+def _one_minus_power(rate: float, step):
+    """1 - rate ** step, as -expm1(step * ln rate) with ln rate taken in float64: float32
+    holds 1 - 0.99999 only to three digits."""
+    step = jnp.asarray(step, jnp.float32)
+    if rate == 0.0:
+        return (step > 0).astype(jnp.float32)
+    return -jnp.expm1(step * math.log(rate))
+
+
 def beta(step, max_beta: float, rate: float):
     """(1 - rate ** step) * max_beta: magenta's KL weight annealing."""
-    return (1.0 - jnp.power(rate, jnp.asarray(step, jnp.float32))) * max_beta
+    return _one_minus_power(rate, step) * max_beta
 
 
 def sampling_probability(step, schedule: str, rate: float):
@@ -48,10 +57,11 @@ def sampling_probability(step, schedule: str, rate: float):
     step = jnp.asarray(step, jnp.float32)
     if schedule == "constant":
         return jnp.asarray(rate, jnp.float32)
-    if schedule == "inverse_sigmoid":
-        return 1.0 - rate / (rate + jnp.exp(step / rate))
+    if schedule == "inverse_sigmoid":  # 1 - k / (k + e), written without the cancellation
+        e = jnp.exp(jnp.minimum(step / rate, 80.0))
+        return e / (rate + e)
     if schedule == "exponential":
-        return 1.0 - jnp.power(rate, step)
+        return _one_minus_power(rate, step)
     raise ConfigError(
         f"config.objective.sampling_schedule={schedule!r}; use one of {', '.join(SCHEDULES)}."
     )

@@ -7,7 +7,8 @@ Scalars, on the first `num_examples` test windows spread evenly over the test sp
   posterior mean, fed the true previous tokens, or its own greedy outputs), and on
   `num_samples` prior samples the statistics of gendl.music.statistics against the test
   melodies. Pictures (piano rolls, to TensorBoard and samples/): prior samples, test melodies
-  over their reconstructions, and a spherical interpolation between two test melodies.
+  beside their reconstructions, and a spherical interpolation (num_pictures steps) from the
+  first to the last of those test melodies.
 """
 
 import jax
@@ -26,10 +27,12 @@ class Melody:
 
     def __init__(self, exp, cfg):
         fns = predict_lib.of(exp).require("melody evaluator", *self.NEEDS)
-        scores, sample, self.sample_noise, encode, decode, reconstruct = fns
+        scores, sample, self.sample_noise, encode, decode, _ = fns
         self._scores, self._sample = jax.jit(scores), jax.jit(sample)
+        # Reconstructions and the interpolation reuse one encode and one decode program (the
+        # interpolation has as many steps as there are pictures): compiling is most of an
+        # evaluation's time on a CPU.
         self._encode, self._decode = jax.jit(encode), jax.jit(decode)
-        self._reconstruct = jax.jit(reconstruct)
         source = pipeline.build_eval_data(exp.config, "test")
         n = min(int(cfg.get("num_examples", 2048)), len(source))
         index = np.linspace(0, len(source) - 1, n).round().astype(np.int64)
@@ -37,7 +40,6 @@ class Melody:
         self.batch_size = int(cfg.get("batch_size", 256))
         self.num_samples = int(cfg.get("num_samples", 512))
         self.num_pictures = int(cfg.get("num_pictures", 8))
-        self.interpolation_steps = int(cfg.get("interpolation_steps", 8))
         self.seed = int(cfg.get("seed", 0))
 
     def run(self, variables):
@@ -66,11 +68,10 @@ class Melody:
         k = min(self.num_pictures, len(self.tokens))
         pick = np.linspace(0, len(self.tokens) - 1, k).round().astype(np.int64)
         originals = self.tokens[pick]
-        recons = np.asarray(self._reconstruct(variables, originals))
+        codes = self._encode(variables, originals)
+        recons = np.asarray(self._decode(variables, codes))
         pairs = np.stack([originals, recons], 1).reshape(-1, originals.shape[1])
-        a, b = self.tokens[:1], self.tokens[-1:]
-        codes = self._encode(variables, np.concatenate([a, b]))
-        path = figures.slerp(codes[0], codes[1], self.interpolation_steps)
+        path = figures.slerp(codes[0], codes[-1], k)  # from the first to the last original
         between = np.asarray(self._decode(variables, jnp.asarray(path)))
         return {
             "samples": images_lib.make_grid(pianoroll.draw_all(samples[: self.num_pictures]), 2),

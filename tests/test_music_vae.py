@@ -303,7 +303,7 @@ def test_sample_interpolate_and_reconstruct_files(trained, tmp_path):
     run = runs.load_run(trained)
     (reconstruct,) = predict.of(run.exp).require("test", "reconstruct")
     x = np.stack([midi.read_tokens(a, 32), midi.read_tokens(b, 32)]).astype(np.int32)
-    ends = np.asarray(reconstruct(run.state.variables(), x))
+    ends = np.asarray(jax.jit(reconstruct)(run.state.variables(), x))
     np.testing.assert_array_equal(path[[0, -1]], ends)
     recon = melody_files.interpolate_files(trained, str(a), None, 8, str(tmp_path / "r"))
     np.testing.assert_array_equal(recon[0], ends[0])

@@ -44,7 +44,8 @@ def get_config(arg=None):
     c.model.bar_steps = 16
     c.model.autoregressive = True
     c.model.latent = 256
-    # lax.scan's unroll factor over the steps (True: fully unrolled); see README for timings.
+    # lax.scan's unroll factor over the steps (0: fully unrolled). 1 (a loop) until the
+    # scan-vs-unrolled step bench has been run on a quiet machine (see README, MusicVAE).
     c.model.unroll = 1
 
     c.objective.name = "music_vae"

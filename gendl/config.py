@@ -97,10 +97,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.b1 = 0.9
     c.optimizer.b2 = 0.999
     c.optimizer.eps = 1e-8
-    # "constant", "cosine" (decays to final_learning_rate at total_steps) or "linear"
+    # "constant", "cosine" (decays to final_learning_rate at total_steps), "linear"
     # (constant until the decay_start fraction of the run, then linear to final_learning_rate
-    # at total_steps: CycleGAN's). Schedules count train steps, however many updates a step
-    # makes of a network (a WGAN critic's n_critic).
+    # at total_steps: CycleGAN's) or "exponential" ((learning_rate - final_learning_rate) *
+    # decay_rate**step + final_learning_rate, with c.optimizer.decay_rate: MusicVAE's).
+    # Schedules count train steps, however many updates a step makes of a network (a WGAN
+    # critic's n_critic).
     c.optimizer.schedule = "constant"
     c.optimizer.final_learning_rate = 0.0
     c.optimizer.decay_start = 0.5

@@ -21,15 +21,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import idx_fixtures  # noqa: E402
 import image_fixtures  # noqa: E402
+import melody_fixtures  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def fake_data(tmp_path_factory):
-    """A tiny MNIST-format dataset, tiny emoji pairs and a TFDS data dir holding nothing
-    prepared yet."""
+    """A tiny MNIST-format dataset, tiny emoji pairs, a few ABC tunes and a TFDS data dir
+    holding nothing prepared yet."""
     root = tmp_path_factory.mktemp("manual")
     idx_fixtures.write_idx_dataset(str(root), name="mnist", n_train=256, n_test=64, seed=0)
     image_fixtures.write_paired_emoji(str(root))  # pix2pix's emoji pairs
+    melody_fixtures.write_melodies(str(root))  # MusicVAE's tunes
     return {"manual_dir": str(root), "data_dir": str(tmp_path_factory.mktemp("tfds"))}
 
 

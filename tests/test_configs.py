@@ -56,6 +56,7 @@ ADDED_AFTER_RECORDING = {
     "dualgan:smoke",
     "cogan:smoke",
     "emoji_style:smoke",
+    "music_vae:smoke",
 }
 
 

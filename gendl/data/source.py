@@ -59,22 +59,27 @@ def prepare(
     *,
     manual_dir: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
+    builder_cls=None,
+    config=None,
 ) -> "tfds.core.DatasetBuilder":
     """Prepares `name` (once) under ``<data_dir>/gendl`` and returns its TFDS builder.
 
     manual_dir: folder holding ``<name>/<original files>``; default env GENDL_MANUAL_DIR. When
         it lacks the files, TFDS downloads them. Relative paths are taken from the cwd.
     data_dir: TFDS data dir; default env TFDS_DATA_DIR, else ``~/tensorflow_datasets``.
+    builder_cls, config: a builder outside `builders.DATASETS` (the melodies) and its
+        BuilderConfig, prepared and cached per config.
     """
     import tensorflow_datasets as tfds
 
     from gendl.data import builders
 
-    builder_cls = _builder_cls(name)
+    builder_cls = builder_cls or _builder_cls(name)
     manual_dir = resolve_manual_dir(manual_dir)
     root = gendl_data_dir(data_dir)
     tfds.disable_progress_bar()
-    builder = builder_cls(data_dir=os.fspath(root), file_format="array_record")
+    options = {"config": config} if config is not None else {}
+    builder = builder_cls(data_dir=os.fspath(root), file_format="array_record", **options)
     # The SHA-256 of the manual dir's files now; None when there are none (downloaded files).
     sources = _manual_sources(builder_cls, manual_dir)
     # TFDS renames the finished dataset into place, so its folder exists only when complete.
@@ -85,7 +90,7 @@ def prepare(
     # writes into an incomplete.* dir and renames it at the end, so the last one to finish
     # would fail; the lock makes the others wait and then reuse the prepared data.
     with _exclusive_lock(root / f".{name}.lock"):
-        builder = builder_cls(data_dir=os.fspath(root), file_format="array_record")
+        builder = builder_cls(data_dir=os.fspath(root), file_format="array_record", **options)
         if _is_current(builder, sources):
             return builder
         if builder.data_path.exists():
@@ -97,19 +102,20 @@ def prepare(
                 builder.data_path,
             )
             shutil.rmtree(os.fspath(builder.data_path))
-        config = tfds.download.DownloadConfig(
+        download_config = tfds.download.DownloadConfig(
             manual_dir=None if manual_dir is None else os.fspath(manual_dir),
             # Never fetch a prepared copy from TFDS's GCS bucket: it would be the catalog
             # dataset of the same name, with a different feature format.
             try_download_gcs=False,
         )
         try:
-            builder.download_and_prepare(download_config=config)
+            builder.download_and_prepare(download_config=download_config)
         except builders.DownloadFailedError as err:
             raise DataNotFoundError(_not_found_message(builder_cls, manual_dir, root, err)) from (
                 err.__cause__ or err
             )
-        _write_sources(builder, builder.verified_sources)
+        if getattr(builder, "verified_sources", None) is not None:
+            _write_sources(builder, builder.verified_sources)
     return builder
 
 
@@ -119,8 +125,9 @@ SOURCES_FILENAME = "gendl_sources.json"
 
 def _manual_sources(builder_cls, manual_dir: pathlib.Path | None) -> dict[str, str] | None:
     """File name -> SHA-256 of the dataset's files in the manual dir, or None when it holds
-    none (then the prepared data, from the manual dir or a download, is reused as it is)."""
-    if manual_dir is None:
+    none (then the prepared data, from the manual dir or a download, is reused as it is), or
+    for builders without original files (the melodies, parsed from the music21 corpus)."""
+    if manual_dir is None or not hasattr(builder_cls, "file_names"):
         return None
     from gendl.data import builders
 
@@ -236,3 +243,19 @@ def _read_split(builder: "tfds.core.DatasetBuilder", split: str) -> tuple[np.nda
         images[start:stop] = np.stack([record["image"] for record in records])
         labels[start:stop] = [record["label"] for record in records]
     return images, labels
+
+
+def read_features(builder: "tfds.core.DatasetBuilder", split: str) -> dict:
+    """{feature: numpy array [N, ...]} of a prepared split's tensor features, in stored order."""
+    source = builder.as_data_source(split=split)
+    features = builder.info.features
+    arrays = {
+        name: np.empty((len(source), *features[name].shape), features[name].np_dtype)
+        for name in features
+    }
+    for start in range(0, len(source), _READ_CHUNK):
+        stop = min(start + _READ_CHUNK, len(source))
+        records = source.__getitems__(list(range(start, stop)))
+        for name, array in arrays.items():
+            array[start:stop] = np.stack([record[name] for record in records])
+    return arrays

@@ -20,6 +20,7 @@ from gendl.evaluation import anomaly, extractors, likelihood, reference, sample_
 from gendl.evaluation import predict as predict_lib
 from gendl.evaluation import prerequisites as prerequisites_lib
 from gendl.evaluation.generator_pictures import GeneratorPictures
+from gendl.evaluation.melody import Melody
 from gendl.evaluation.pair_agreement import PairAgreement
 from gendl.evaluation.translation import Translation
 from gendl.monitoring import figures
@@ -432,6 +433,7 @@ REGISTRY = {
     "generator_pictures": GeneratorPictures,
     "translation": Translation,
     "pair_agreement": PairAgreement,
+    "melody": Melody,
 }
 
 

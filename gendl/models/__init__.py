@@ -11,6 +11,7 @@ from gendl.models import (
     latent_mlp,
     mlp_gan,
     mlp_vae,
+    music_vae,
     pix2pix,
     sgan_mlp,
     unpaired,
@@ -38,6 +39,7 @@ SPEC_REGISTRY = {
     "pix2pix": pix2pix.build,
     "cyclegan": unpaired.build_cyclegan,
     "dualgan": unpaired.build_dualgan,
+    "music_vae": music_vae.build,
 }
 
 

@@ -11,6 +11,7 @@ from gendl.objectives import (
     gan,
     hierarchical_vae,
     infogan,
+    music_vae,
     pix2pix,
     sgan,
     vae,
@@ -32,6 +33,7 @@ REGISTRY = {
     "cyclegan": cyclegan.CycleGan,
     "dualgan": dualgan.DualGan,
     "cogan": cogan.CoGan,
+    "music_vae": music_vae.MusicVae,
 }
 
 

@@ -10,7 +10,9 @@ A source has `spec` (a DataSpec of one example's features), `__len__` and
   "folder"                   an image folder (`path`), flat or one sub-folder per class;
   "paired_folders"           image folders (`paths`) paired by file name;
   "labelled_folders"         image folders (`paths`), one per class: `image` + `label`;
-  "tfds_catalog"             any TFDS catalog dataset (`name`), needs TensorFlow.
+  "tfds_catalog"             any TFDS catalog dataset (`name`), needs TensorFlow;
+  "melodies"                 melody windows (`tokens`, `tune`) of `bars` bars from the music21
+                             corpus, at most `max_tunes` tunes (gendl.data.melody_builder).
 Any of them can be cut to every count-th example from the index-th with `partition` =
 (index, count) (sources/partition.py), e.g. disjoint halves for two streams.
 """
@@ -27,7 +29,15 @@ from gendl.data.sources.catalog import CatalogSource
 from gendl.data.sources.folder import FolderSource
 from gendl.data.sources.partition import Partition
 
-KINDS = ("tfds_prepared", "arrays", "folder", "paired_folders", "labelled_folders", "tfds_catalog")
+KINDS = (
+    "tfds_prepared",
+    "arrays",
+    "folder",
+    "paired_folders",
+    "labelled_folders",
+    "tfds_catalog",
+    "melodies",
+)
 
 
 def build(cfg, split: str):
@@ -50,6 +60,8 @@ def _build(cfg, split: str):
         return _prepared(cfg, split, ops)
     if kind == "arrays":
         return _arrays(_path(cfg, "path"), split, ops)
+    if kind == "melodies":
+        return _melodies(cfg, split)
     folder_options = dict(
         split=split,
         test_fraction=float(cfg.get("test_fraction", 0.1)),
@@ -79,6 +91,39 @@ def _prepared(cfg, split, ops):
         images, labels = images[keep], labels[keep]
     # The gendl datasets all have 10 classes (gendl.data.builders).
     return ArraySource({"image": images, "label": labels}, num_classes=10, ops=ops)
+
+
+def _melodies(cfg, split):
+    from gendl.data import melody_builder
+
+    manual_dir = prepared.resolve_manual_dir(cfg.get("manual_dir") or None)
+    bars, max_tunes = int(cfg.get("bars", 2)), int(cfg.get("max_tunes", 0))
+    if bars < 1 or max_tunes < 0:
+        raise ConfigError(
+            f"config.data.bars={bars} and config.data.max_tunes={max_tunes}: use bars >= 1 "
+            "(2 or 16 for MusicVAE) and max_tunes >= 0 (0: every tune of the corpus)."
+        )
+    builder = prepared.prepare(
+        melody_builder.NAME,
+        manual_dir=manual_dir,
+        data_dir=cfg.get("data_dir") or None,
+        builder_cls=melody_builder.MelodyBuilder,
+        config=melody_builder.builder_config(
+            bars,
+            max_tunes,
+            float(cfg.get("test_fraction", 0.1)),
+            melody_builder.origin(manual_dir),
+        ),
+    )
+    if split not in prepared.SPLITS:
+        raise DataError(f"Unknown split {split!r} of the melodies; use one of {prepared.SPLITS}.")
+    arrays = prepared.read_features(builder, split)
+    if not len(arrays["tokens"]):
+        raise DataError(
+            f"The {split} split of the melodies holds no windows ({builder.builder_config.name}: "
+            f"too few tunes read). Raise config.data.max_tunes (0: all) or lower config.data.bars."
+        )
+    return ArraySource(arrays)
 
 
 def _arrays(path, split, ops):

@@ -48,10 +48,9 @@ def assert_trees_equal(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-@pytest.mark.parametrize("family", ["vae", "wgan"])
-def test_k_steps_in_one_call_equal_k_single_steps_bitwise(fake_data, family):
-    c = tiny_vae(fake_data, steps_per_call=3) if family == "vae" else tiny_wgan(fake_data)
-    exp = experiment.build(c)
+def test_k_steps_in_one_call_equal_k_single_steps_bitwise(fake_data):
+    # A GAN here; the VAE's equality, through the loop, is the next test's.
+    exp = experiment.build(tiny_wgan(fake_data))
     single = exp.init_state()
     rows = []
     for step in range(3):
@@ -142,7 +141,10 @@ def test_flop_count_of_a_dense_layer_by_hand():
     assert bench.compiled_flops(grad.lower(w, b, x).compile()) == 2 * (2 * m * k * n) + m * n
 
 
-def test_bench_reports_rates_against_the_matmul_rate(fake_data):
+def test_bench_reports_rates_against_the_matmul_rate(fake_data, monkeypatch):
+    assert bench.matmul_rate(256, reps=2) > 0
+    # A smaller matmul than 2048^2 keeps this test fast; the rate's meaning is the same.
+    monkeypatch.setattr(bench, "matmul_rate", lambda: 100.0)
     # The real VAE's layers, so that its matmuls dominate the count: forward 784-400-(2x20)
     # and 20-400-784, backward the same twice less the first layer's input gradient.
     c = tiny_vae(fake_data, steps_per_call=2, batch_size=64)
@@ -153,13 +155,9 @@ def test_bench_reports_rates_against_the_matmul_rate(fake_data):
     matmuls -= 2 * c.batch_size * 784 * 400
     # Elementwise work, the sampling and Adam (~10 FLOPs per parameter) add a few percent.
     assert matmuls <= result["step_gflop"] * 1e9 <= 1.1 * matmuls
-    assert result["steps"] == 4 and result["matmul_gflop_per_s"] > 0
-    for key in ("gflop_per_s", "step_gflop_per_s"):
-        rate = result[key.replace("gflop_per_s", "steps_per_s").replace("step_steps", "step_steps")]
-        np.testing.assert_allclose(result[key], result["step_gflop"] * rate, rtol=0.02, atol=0.01)
-    np.testing.assert_allclose(
-        result["fraction_of_matmul"],
-        result["step_gflop_per_s"] / result["matmul_gflop_per_s"],
-        rtol=0.02,
-        atol=1e-3,
-    )
+    assert result["steps"] == 4 and result["matmul_gflop_per_s"] == 100.0
+    for rate, steps in (("gflop_per_s", "steps_per_s"), ("step_gflop_per_s", "step_steps_per_s")):
+        want = result["step_gflop"] * result[steps]
+        np.testing.assert_allclose(result[rate], want, rtol=0.01, atol=0.01)
+    want = result["step_gflop_per_s"] / 100.0
+    np.testing.assert_allclose(result["fraction_of_matmul"], want, rtol=0.01, atol=1e-3)

@@ -35,9 +35,6 @@ def get_config(arg=None):
     c.objective.num_samples = 1
 
     c.optimizer.learning_rate = 1e-3
-    # 20 steps per compiled call (between logs, every 200): this step is small enough that
-    # dispatch and host round trips cost as much as the maths. The same steps, bit for bit.
-    c.steps_per_call = 20
 
     # The likelihood protocol: test ELBO and -log p(x) with k=5000 importance samples on all
     # 10,000 test images under one fixed binarisation (seed 0); run at the end of training.

@@ -33,6 +33,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.total_steps = 10_000
     # Global batch size (all hosts and devices together). Must divide by the device count.
     c.batch_size = 64
+    # Train steps per compiled call: k > 1 runs k steps in one device-side loop (one dispatch
+    # and one host round trip for k; for small, dispatch-bound steps such as an MLP VAE's),
+    # wherever no log, checkpoint, sample grid or evaluation falls between them. Each step is
+    # still counted, seeded and logged on its own, so results and resumes are the same.
+    c.steps_per_call = 1
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "mnist"
@@ -194,6 +199,11 @@ def validate(c: ml_collections.ConfigDict, device_count: int, process_count: int
             f"config.batch_size={c.batch_size} must be a positive multiple of the number of "
             f"devices ({device_count}) so every device gets the same share of the batch. "
             f"Pass e.g. --config.batch_size={suggestion}."
+        )
+    if c.get("steps_per_call", 1) < 1:
+        raise ConfigError(
+            f"config.steps_per_call must be >= 1 (1: one train step per compiled call), got "
+            f"{c.steps_per_call}."
         )
     if c.batch_size % process_count:
         raise ConfigError(

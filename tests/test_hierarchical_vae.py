@@ -1,5 +1,7 @@
 """The two-stochastic-layer VAE (Burda et al. 2015) and the convolutional VAE."""
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -12,6 +14,7 @@ from gendl.data.spec import DataSpec
 from gendl.evaluation import likelihood
 
 
+@functools.lru_cache  # one initialisation per setting for the whole module
 def _objective(bound="elbo", num_samples=1, image_shape=(28, 28, 1)):
     config = ml_collections.ConfigDict(
         {
@@ -35,7 +38,8 @@ def _objective(bound="elbo", num_samples=1, image_shape=(28, 28, 1)):
     )
     nets = models.build(config.model, DataSpec.of_images(image_shape))
     obj = objectives.build(config, nets, DataSpec.of_images(image_shape))
-    return obj, obj.init(jax.random.key(0))
+    # Jitted: one compilation instead of one per eager op (most of these tests' time).
+    return obj, jax.jit(obj.init)(jax.random.key(0))
 
 
 @pytest.mark.parametrize("batch", [1, 7])
@@ -170,8 +174,13 @@ def test_conv_vae_shapes(batch, likelihood_name):
     )
     net = models.build(cfg, DataSpec.of_images((28, 28, 1)))["vae"]
     x, z = jnp.zeros((batch, 28, 28, 1)), jnp.zeros((batch, 5))
-    params = net.init(jax.random.key(0), x, z)["params"]
-    (mean, logvar), out = net.apply({"params": params}, x, z)
+
+    @jax.jit  # one compilation instead of one per eager op
+    def init_and_apply(x, z):
+        params = net.init(jax.random.key(0), x, z)["params"]
+        return net.apply({"params": params}, x, z)
+
+    (mean, logvar), out = init_and_apply(x, z)
     chex.assert_shape([mean, logvar], (batch, 5))
     if likelihood_name == "bernoulli":
         chex.assert_shape(out, (batch, 28, 28, 1))

@@ -21,12 +21,20 @@ def test_wgan_gp_networks_shapes(batch):
     cfg = ml_collections.ConfigDict({"name": "dcgan28", "dim": 8, "z_dim": 128})
     nets = models.build(cfg, DataSpec.of_images((28, 28, 1)))
     z = jnp.zeros((batch, 128))
-    g_params = nets["generator"].init(jax.random.key(0), z)["params"]
-    x = nets["generator"].apply({"params": g_params}, jax.random.normal(jax.random.key(1), z.shape))
+
+    @jax.jit  # one compilation instead of one per eager op
+    def generate_and_criticise(z):
+        g_params = nets["generator"].init(jax.random.key(0), z)["params"]
+        x = nets["generator"].apply(
+            {"params": g_params}, jax.random.normal(jax.random.key(1), z.shape)
+        )
+        d_params = nets["critic"].init(jax.random.key(2), x)["params"]
+        return x, nets["critic"].apply({"params": d_params}, x)
+
+    x, scores = generate_and_criticise(z)
     chex.assert_shape(x, (batch, 28, 28, 1))
     assert float(x.min()) > 0.0 and float(x.max()) < 1.0  # sigmoid output
-    d_params = nets["critic"].init(jax.random.key(2), x)["params"]
-    chex.assert_shape(nets["critic"].apply({"params": d_params}, x), (batch,))
+    chex.assert_shape(scores, (batch,))
 
 
 def test_wgan_gp_networks_match_paper_parameter_count():
@@ -53,8 +61,13 @@ def test_vae_shapes(batch, num_classes):
     net = models.build(cfg, DataSpec.of_images((28, 28, 1)))["vae"]
     x, z = jnp.zeros((batch, 28, 28, 1)), jnp.zeros((batch, 20))
     labels = jnp.zeros((batch,), jnp.int32) if num_classes else None
-    params = net.init(jax.random.key(0), x, z, labels)["params"]
-    (mean, logvar), logits = net.apply({"params": params}, x, z, labels)
+
+    @jax.jit  # one compilation instead of one per eager op
+    def init_and_apply(x, z, labels):
+        params = net.init(jax.random.key(0), x, z, labels)["params"]
+        return params, net.apply({"params": params}, x, z, labels)
+
+    params, ((mean, logvar), logits) = init_and_apply(x, z, labels)
     chex.assert_shape(logits, (batch, 28, 28, 1))
     chex.assert_shape([mean, logvar], (batch, 20))
     extra = num_classes * 400  # the one-hot label feeds each half's first layer
@@ -81,8 +94,13 @@ def test_decoder_likelihood_heads(likelihood):
     )
     net = models.build(cfg, DataSpec.of_images((28, 28, 1)))["vae"]
     z = jnp.zeros((3, 50))
-    params = net.init(jax.random.key(0), jnp.zeros((3, 28, 28, 1)), z)["params"]
-    out = net.apply({"params": params}, z, method="decode")
+
+    @jax.jit  # one compilation instead of one per eager op
+    def init_and_decode(z):
+        params = net.init(jax.random.key(0), jnp.zeros((3, 28, 28, 1)), z)["params"]
+        return net.apply({"params": params}, z, method="decode")
+
+    out = init_and_decode(z)
     if likelihood == "bernoulli":
         chex.assert_shape(out, (3, 28, 28, 1))
     else:
@@ -94,8 +112,13 @@ def test_autoencoder_has_a_deterministic_code():
     cfg = ml_collections.ConfigDict({"name": "mlp_ae", "hidden": 256, "latent_dim": 32})
     net = models.build(cfg, DataSpec.of_images((28, 28, 1)))["autoencoder"]
     x = jnp.zeros((2, 28, 28, 1))
-    params = net.init(jax.random.key(0), x, jnp.zeros((2, 32)))["params"]
-    chex.assert_shape(net.apply({"params": params}, x, method="encode"), (2, 32))
+
+    @jax.jit  # one compilation instead of one per eager op
+    def init_and_encode(x):
+        params = net.init(jax.random.key(0), x, jnp.zeros((2, 32)))["params"]
+        return net.apply({"params": params}, x, method="encode")
+
+    chex.assert_shape(init_and_encode(x), (2, 32))
 
 
 def test_unknown_model_name_is_a_config_error():

@@ -29,6 +29,9 @@ class Experiment:
     # phase -> jitted (state, frozen, batch) -> (state, metrics vector); donates state.
     # Built on first use of the phase (see `jitted_step`).
     make_step: object
+    # (phase, k) -> jitted (state, frozen, k stacked batches) -> (state, [k, metrics]): k train
+    # steps in one call (config.steps_per_call), see `jitted_steps`.
+    make_steps: object
     sample: object  # jitted (variables, noise) -> images in [0, 1]
     # The TrainState's shardings on the mesh (gendl.parallel.mesh.state_shardings).
     state_sharding: object = None
@@ -48,6 +51,12 @@ class Experiment:
     def batches_per_step(self) -> int:
         return self.objective.batches_per_step
 
+    @property
+    def steps_per_call(self) -> int:
+        """Train steps the loop runs per compiled call where no log, checkpoint, sample,
+        evaluation or phase change falls between them (config.steps_per_call; default 1)."""
+        return int(self.config.get("steps_per_call", 1))
+
     def key(self, stream: int):
         return jax.random.fold_in(jax.random.key(self.config.seed), stream)
 
@@ -66,6 +75,14 @@ class Experiment:
         if phase not in self._steps:
             self._steps[phase] = self.make_step(phase)
         return self._steps[phase]
+
+    def jitted_steps(self, phase: str, k: int):
+        """k train steps of `phase` in one compiled call: (state, frozen,
+        `stacked_batches(step, k)`) -> (state, metrics [k, names]); the same steps, bit for
+        bit, as k calls of `jitted_step`."""
+        if (phase, k) not in self._steps:
+            self._steps[phase, k] = self.make_steps(phase, k)
+        return self._steps[phase, k]
 
     def train_step(self, state, batch, step: int | None = None):
         """Runs train step `step` (default: read from the state, a device sync) in its
@@ -110,6 +127,14 @@ class Experiment:
         n = self.batches_per_step
         local = self.batches.get(step * n, count=n)
         return mesh_lib.global_batch(local, mesh_lib.batch_sharding(self.mesh, batch_dim=1))
+
+    def stacked_batches(self, step: int, k: int) -> dict:
+        """The global batches of train steps step .. step+k-1 stacked on a leading axis of k,
+        as `jitted_steps` takes them: one read and one transfer for the k steps."""
+        n = self.batches_per_step
+        local = self.batches.get(step * n, count=k * n)
+        local = {name: x.reshape(k, n, *x.shape[1:]) for name, x in local.items()}
+        return mesh_lib.global_batch(local, mesh_lib.batch_sharding(self.mesh, batch_dim=2))
 
     def sample_noise(self, n: int):
         return self.objective.sample_noise(self.key(_SAMPLES), n)
@@ -202,6 +227,23 @@ def build(config, mesh=None) -> Experiment:
             compiler_options=options,
         )
 
+    def make_steps(phase, k):
+        def steps(state, frozen, batches):
+            # A loop on the device, so one dispatch and one host round trip serve k steps
+            # (the fixed cost that dominates small steps such as the MLP VAE's). The step
+            # counter in the state drives the per-step randomness exactly as in single steps.
+            return jax.lax.scan(
+                lambda s, batch: train_step(phase, s, frozen, batch), state, batches
+            )
+
+        return jax.jit(
+            steps,
+            in_shardings=(state_sharding, rep, mesh_lib.batch_sharding(mesh, batch_dim=2)),
+            out_shardings=(state_sharding, rep),
+            donate_argnums=(0,),
+            compiler_options=options,
+        )
+
     sample_fn = jax.jit(objective.sample, out_shardings=rep)
     return Experiment(
         config,
@@ -210,6 +252,7 @@ def build(config, mesh=None) -> Experiment:
         optimizers,
         batches,
         make_step,
+        make_steps,
         sample_fn,
         state_sharding,
         frozen,

@@ -75,7 +75,9 @@ class _MetricWindow:
         self.fetched = []  # (step, host dict) since the last write
 
     def add(self, step, names, metrics, max_in_flight=2):
-        """Records a dispatched step; waits while more than `max_in_flight` steps are queued.
+        """Records a dispatched call that ended at `step`: one step's metrics vector, or
+        k steps' as a [k, names] matrix (steps step-k+1 .. step); waits while more than
+        `max_in_flight` calls are queued.
 
         JAX dispatches asynchronously, so without this the host races ahead until the next
         metric fetch (up to log.every_steps steps): a SIGTERM would then be honoured only
@@ -91,12 +93,14 @@ class _MetricWindow:
         and keeps only the steps before it, so the run-up to a divergence still gets logged."""
         pending, self.pending = self.pending, []
         host = jax.device_get([vector for _, _, vector in pending])
-        for (step, names, _), vector in zip(pending, host, strict=True):
-            values = dict(zip(names, np.asarray(vector, np.float64).tolist(), strict=True))
-            for name, value in values.items():
-                if not math.isfinite(value):
-                    return step, name, value
-            self.fetched.append((step, values))
+        for (last, names, _), rows in zip(pending, host, strict=True):
+            rows = np.atleast_2d(np.asarray(rows, np.float64))
+            for step, vector in enumerate(rows.tolist(), start=last - len(rows) + 1):
+                values = dict(zip(names, vector, strict=True))
+                for name, value in values.items():
+                    if not math.isfinite(value):
+                        return step, name, value
+                self.fetched.append((step, values))
         return None
 
     def mean(self):
@@ -281,6 +285,27 @@ def _check_data_position(exp, meta, start):
         )
 
 
+def _call_length(exp, config, step, phase, timer_step) -> int:
+    """How many steps the next compiled call runs from `step`: config.steps_per_call when
+    none of the steps it would finish before its last one is due for a log, checkpoint,
+    sample grid, evaluation or the timer, and all share `phase`; else 1. So every cadence
+    stays exact and only two programs per phase are compiled (1 and k steps)."""
+    k = exp.steps_per_call
+    if k == 1 or step + k > config.total_steps:
+        return 1
+    every = [config.log.every_steps, config.checkpoint.every_steps]
+    if exp.objective.generates_images:
+        every.append(config.log.sample_every_steps)
+    every += [e.get("every_steps", 0) for e in config.evals.values()]
+    every = [e for e in every if e > 0]
+    for done in range(step + 1, step + k):  # steps done after each inner step but the last
+        if done == timer_step or any(done % e == 0 for e in every):
+            return 1
+        if exp.phase(done) != phase:
+            return 1
+    return k
+
+
 def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_after):
     primary = jax.process_index() == 0
     progress = progress_lib.Progress(
@@ -328,10 +353,14 @@ def _loop(config, exp, ckpt, writers, state, start, last_good, preempt, timed_af
         if step == start + timed_after:
             jax.block_until_ready(state)
             timer.update(start_step=step, start=time.perf_counter())
-        batch = exp.batch(step)
         phase = exp.phase(step)
-        state, metrics = exp.jitted_step(phase)(state, exp.frozen, batch)
-        step += 1
+        run = _call_length(exp, config, step, phase, start + timed_after)
+        if run == 1:
+            state, metrics = exp.jitted_step(phase)(state, exp.frozen, exp.batch(step))
+        else:
+            batches = exp.stacked_batches(step, run)
+            state, metrics = exp.jitted_steps(phase, run)(state, exp.frozen, batches)
+        step += run
         window.add(step, exp.metric_names_of(phase), metrics)
 
         is_last = step == config.total_steps

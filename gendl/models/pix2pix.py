@@ -28,12 +28,7 @@ def paired_shape(spec, names=("a", "b")) -> tuple:
 def build(cfg, spec):
     height, width, channels = paired_shape(spec)
     levels = int(cfg.levels)
-    if height % 2**levels or width % 2**levels:
-        raise ConfigError(
-            f"A U-Net of config.model.levels={levels} halves the image {levels} times, so the "
-            f"{height}x{width} images must have sides divisible by {2**levels}. Resize them "
-            f"(config.data.ops 'resize:N') or change config.model.levels (6 for 64x64)."
-        )
+    unet.check_levels(levels, height, width)
     common = dict(
         dtype=jnp.dtype(cfg.get("dtype", "float32")), conv_impl=cfg.get("conv_impl", "auto")
     )

@@ -22,6 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gendl.config import ConfigError
 from gendl.models import conv
 
 MAX_MULT = 8  # widths stop doubling at ngf * 8, as in the reference code
@@ -39,6 +40,16 @@ def batch_norm(train: bool, name: str):
     return nn.BatchNorm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5, scale_init=scale_init, name=name
     )
+
+
+def check_levels(levels: int, height: int, width: int) -> None:
+    """A ConfigError unless `levels` halvings of the image leave whole pixels."""
+    if height % 2**levels or width % 2**levels:
+        raise ConfigError(
+            f"A U-Net of config.model.levels={levels} halves the image {levels} times, so the "
+            f"{height}x{width} images must have sides divisible by {2**levels}. Resize them "
+            f"(config.data.ops 'resize:N') or change config.model.levels (6 for 64x64)."
+        )
 
 
 def reference_dropout_levels(levels: int) -> int:

@@ -80,12 +80,7 @@ def build_cyclegan(cfg, spec):
 def build_dualgan(cfg, spec):
     height, width, channels = domain_shape(spec, domains_of(cfg))
     levels = int(cfg.levels)
-    if height % 2**levels or width % 2**levels:
-        raise ConfigError(
-            f"A U-Net of config.model.levels={levels} halves the image {levels} times, so the "
-            f"{height}x{width} images must have sides divisible by {2**levels}. Resize them "
-            f"(config.data.ops 'resize:N') or change config.model.levels (6 for 64x64)."
-        )
+    unet.check_levels(levels, height, width)
     generators = {
         name: unet.UNet(
             out_channels=channels,

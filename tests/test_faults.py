@@ -205,6 +205,64 @@ def test_preempted_maps_to_exit_143_and_user_errors_to_one_line(capsys):
     assert capsys.readouterr().err.count("\n") == 2
 
 
+# What JAX 0.10 writes when a peer dies (abridged from real runs): the heartbeat case on the
+# coordinator's side, the coordinator's death on another process's side.
+_HEARTBEATS = b"""E1202 12:34:02.956281   31473 coordination_service.cc:1549] [9109] Use error \
+polling to propagate the following error to all tasks: UNAVAILABLE: The following tasks are \
+unhealthy (stopped sending heartbeats):
+1
+The tasks have crashed.
+E1202 12:34:02.956800   31484 coordination_service_agent.cc:289] Polled an error from \
+coordination service
+"""
+_LEADER = b"""W1202 12:35:27.410530   32114 preemption_sync_manager.cc:147] Failed to retrieve \
+preemption notice
+E1202 12:35:27.410699   32114 coordination_service_agent.cc:289] Polled an error from \
+coordination service
+Failed to send RPC to coordination service. Either the leader task was preempted/died
+"""
+_ABORT = b"""F1202 12:35:27.410706   32114 client.h:80] Terminating process because the JAX \
+distributed service detected fatal errors. This most likely indicates that another task died.
+*** Check failure stack trace: ***
+    @     0x7fe408c40634  absl::lts_20260107::log_internal::LogMessage::SendToLog()
+Fatal Python error: Aborted
+
+Thread 0x00007fe3 (most recent call first):
+  File "gendl/training/loop.py", line 1 in train
+"""
+
+
+def _filtered(data):
+    from gendl.parallel import peer_death
+
+    (src_r, src_w), (out_r, out_w) = os.pipe(), os.pipe()
+    os.write(src_w, data)
+    os.close(src_w)
+    peer_death._filter(src_r, out_w)
+    os.close(out_w)
+    with os.fdopen(out_r, "rb") as f:
+        return f.read().decode()
+
+
+@pytest.mark.parametrize(
+    "report, who",
+    [
+        (_HEARTBEATS, "process 1 of this job stopped sending heartbeats"),
+        (_LEADER, "process 0 of this job (the coordinator) could not be reached"),
+    ],
+)
+def test_a_peers_death_becomes_one_paragraph_and_other_output_passes_unchanged(report, who):
+    before = b"I1202 12:34:00.1 gendl step 3\n"
+    out = _filtered(before + report + _ABORT)
+    assert out.startswith(before.decode())
+    rest = out[len(before) :]
+    assert rest.startswith(f"gendl: error: a peer process died: {who}, so this process stops")
+    assert rest.endswith(".\n") and rest.count("\n") == 1 and "same command again" in rest
+    # A coordination-service report that is not followed by JAX's abort is passed on as it was,
+    # an unfinished last line included.
+    assert _filtered(before + report + b"tail") == (before + report + b"tail").decode()
+
+
 def test_nan_after_falling_back_past_a_damaged_checkpoint_names_the_good_one(fake_data, tmp_path):
     workdir = str(tmp_path / "nan")
     config = small_vae(fake_data, total_steps=3)

@@ -247,8 +247,17 @@ def _filtered(data):
 @pytest.mark.parametrize(
     "report, who",
     [
-        (_HEARTBEATS, "process 1 of this job stopped sending heartbeats"),
-        (_LEADER, "process 0 of this job (the coordinator) could not be reached"),
+        (_HEARTBEATS, "a peer process died: process 1 of this job stopped sending heartbeats"),
+        (
+            _LEADER,
+            "a peer process died: process 0 of this job (the coordinator) could not be reached",
+        ),
+        (
+            b"E1202 12:35:27.4   32114 coordination_service_agent.cc:289] Polled an error\n"
+            b"F1202 12:35:27.5   32114 client.h:80] absl::Status: DEADLINE_EXCEEDED: Barrier\n",
+            "the multi-process job broke down (JAX: DEADLINE_EXCEEDED: Barrier); if a process "
+            "was only slow, raise GENDL_HEARTBEAT_TIMEOUT",
+        ),
     ],
 )
 def test_a_peers_death_becomes_one_paragraph_and_other_output_passes_unchanged(report, who):
@@ -256,7 +265,7 @@ def test_a_peers_death_becomes_one_paragraph_and_other_output_passes_unchanged(r
     out = _filtered(before + report + _ABORT)
     assert out.startswith(before.decode())
     rest = out[len(before) :]
-    assert rest.startswith(f"gendl: error: a peer process died: {who}, so this process stops")
+    assert rest.startswith(f"gendl: error: {who}, so this process stops")
     assert rest.endswith(".\n") and rest.count("\n") == 1 and "same command again" in rest
     # A coordination-service report that is not followed by JAX's abort is passed on as it was,
     # an unfinished last line included.

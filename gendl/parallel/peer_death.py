@@ -25,6 +25,7 @@ _REPORT_START = re.compile(
 _ABORT = b"Terminating process because the JAX distributed service detected fatal errors"
 _UNHEALTHY = re.compile(rb"unhealthy \(stopped sending heartbeats\):\s*\n((?:\s*\d+\s*\n)+)")
 _LEADER_GONE = b"Failed to send RPC to coordination service"
+_STATUS = re.compile(rb"absl::Status: ([^\n]*)")
 
 
 def install() -> None:
@@ -67,17 +68,21 @@ def message(report: bytes) -> str:
     """The paragraph that replaces JAX's abort report."""
     unhealthy = _UNHEALTHY.search(report)
     if unhealthy:
-        ids = [int(i) for i in unhealthy.group(1).split()]
-        who = f"process {', '.join(map(str, ids))} of this job stopped sending heartbeats"
+        ids = ", ".join(unhealthy.group(1).decode().split())
+        what = f"a peer process died: process {ids} of this job stopped sending heartbeats"
     elif _LEADER_GONE in report:
-        who = "process 0 of this job (the coordinator) could not be reached"
-    else:
-        who = "a process of this job failed"
+        what = "a peer process died: process 0 of this job (the coordinator) could not be reached"
+    else:  # not a death we recognise: keep JAX's own reason (e.g. a timeout under heavy load)
+        status = _STATUS.search(report)
+        reason = status.group(1).decode(errors="replace").strip()[:300] if status else "unknown"
+        what = (
+            f"the multi-process job broke down (JAX: {reason}); if a process was only slow, "
+            "raise GENDL_HEARTBEAT_TIMEOUT"
+        )
     return (
-        f"gendl: error: a peer process died: {who}, so this process stops too (JAX's "
-        "coordination service ends the survivors). See that process's own output for why it "
-        "died. Checkpoints written so far are intact: run the same command again (all "
-        "processes) to resume from the latest one."
+        f"gendl: error: {what}, so this process stops too (JAX's coordination service ends the "
+        "survivors). See the other processes' output for why. Checkpoints written so far are "
+        "intact: run the same command again (all processes) to resume from the latest one."
     )
 
 

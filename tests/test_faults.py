@@ -4,7 +4,8 @@ Kept true here: one trainer per workdir (a second refuses naming the first; a SI
 leaves no stale lock), kills at random moments resume bitwise, final evaluations survive
 SIGTERM and resume, a full disk stops training with the last complete checkpoint, a damaged
 checkpoint is never called good, wrong or damaged dataset files are refused, bad flags and
-config files give one paragraph, and files are group-readable under the umask.
+config files give one paragraph, files are group-readable under the umask, and a peer's
+death in a multi-process run is one paragraph (the 2-process SIGKILL is in test_multiprocess).
 
 Checkpoint damage of each kind is in tests/test_checkpointing.py (CORRUPTIONS, including
 flipped bytes); SIGKILL at a chosen step and SIGTERM mid-training in tests/test_train.py and

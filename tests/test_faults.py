@@ -4,7 +4,8 @@ Kept true here: one trainer per workdir (a second refuses naming the first; a SI
 leaves no stale lock), kills at random moments resume bitwise, final evaluations survive
 SIGTERM and resume, a full disk stops training with the last complete checkpoint, a damaged
 checkpoint is never called good, wrong or damaged dataset files are refused, bad flags and
-config files give one paragraph, and files are group-readable under the umask.
+config files give one paragraph, files are group-readable under the umask, and a peer's
+death in a multi-process run is one paragraph (the 2-process SIGKILL is in test_multiprocess).
 
 Checkpoint damage of each kind is in tests/test_checkpointing.py (CORRUPTIONS, including
 flipped bytes); SIGKILL at a chosen step and SIGTERM mid-training in tests/test_train.py and
@@ -203,6 +204,73 @@ def test_preempted_maps_to_exit_143_and_user_errors_to_one_line(capsys):
     assert cli.call(preempted, []) == cli.PREEMPTED_EXIT_CODE == 143
     assert cli.call(lambda argv: (_ for _ in ()).throw(CheckpointError("x y")), []) == 1
     assert capsys.readouterr().err.count("\n") == 2
+
+
+# What JAX 0.10 writes when a peer dies (abridged from real runs): the heartbeat case on the
+# coordinator's side, the coordinator's death on another process's side.
+_HEARTBEATS = b"""E1202 12:34:02.956281   31473 coordination_service.cc:1549] [9109] Use error \
+polling to propagate the following error to all tasks: UNAVAILABLE: The following tasks are \
+unhealthy (stopped sending heartbeats):
+1
+The tasks have crashed.
+E1202 12:34:02.956800   31484 coordination_service_agent.cc:289] Polled an error from \
+coordination service
+"""
+_LEADER = b"""W1202 12:35:27.410530   32114 preemption_sync_manager.cc:147] Failed to retrieve \
+preemption notice
+E1202 12:35:27.410699   32114 coordination_service_agent.cc:289] Polled an error from \
+coordination service
+Failed to send RPC to coordination service. Either the leader task was preempted/died
+"""
+_ABORT = b"""F1202 12:35:27.410706   32114 client.h:80] Terminating process because the JAX \
+distributed service detected fatal errors. This most likely indicates that another task died.
+*** Check failure stack trace: ***
+    @     0x7fe408c40634  absl::lts_20260107::log_internal::LogMessage::SendToLog()
+Fatal Python error: Aborted
+
+Thread 0x00007fe3 (most recent call first):
+  File "gendl/training/loop.py", line 1 in train
+"""
+
+
+def _filtered(data):
+    from gendl.parallel import peer_death
+
+    (src_r, src_w), (out_r, out_w) = os.pipe(), os.pipe()
+    os.write(src_w, data)
+    os.close(src_w)
+    peer_death._filter(src_r, out_w)
+    os.close(out_w)
+    with os.fdopen(out_r, "rb") as f:
+        return f.read().decode()
+
+
+@pytest.mark.parametrize(
+    "report, who",
+    [
+        (_HEARTBEATS, "a peer process died: process 1 of this job stopped sending heartbeats"),
+        (
+            _LEADER,
+            "a peer process died: process 0 of this job (the coordinator) could not be reached",
+        ),
+        (
+            b"E1202 12:35:27.4   32114 coordination_service_agent.cc:289] Polled an error\n"
+            b"F1202 12:35:27.5   32114 client.h:80] absl::Status: DEADLINE_EXCEEDED: Barrier\n",
+            "the multi-process job broke down (JAX: DEADLINE_EXCEEDED: Barrier); if a process "
+            "was only slow, raise GENDL_HEARTBEAT_TIMEOUT",
+        ),
+    ],
+)
+def test_a_peers_death_becomes_one_paragraph_and_other_output_passes_unchanged(report, who):
+    before = b"I1202 12:34:00.1 gendl step 3\n"
+    out = _filtered(before + report + _ABORT)
+    assert out.startswith(before.decode())
+    rest = out[len(before) :]
+    assert rest.startswith(f"gendl: error: {who}, so this process stops")
+    assert rest.endswith(".\n") and rest.count("\n") == 1 and "same command again" in rest
+    # A coordination-service report that is not followed by JAX's abort is passed on as it was,
+    # an unfinished last line included.
+    assert _filtered(before + report + b"tail") == (before + report + b"tail").decode()
 
 
 def test_nan_after_falling_back_past_a_damaged_checkpoint_names_the_good_one(fake_data, tmp_path):

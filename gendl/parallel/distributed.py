@@ -11,13 +11,16 @@ A single process (neither set) needs nothing and starts no coordinator.
 
 GENDL_HEARTBEAT_TIMEOUT (seconds, default 60) bounds how long the survivors of a dead process
 wait: after it, JAX's coordination service declares the silent process dead and terminates the
-others with an error naming it, instead of leaving them blocked in a collective forever.
+others with an error naming it, instead of leaving them blocked in a collective forever;
+peer_death turns JAX's abort report into one gendl paragraph.
 """
 
 import os
 
 import jax
 from absl import logging
+
+from gendl.parallel import peer_death
 
 DEFAULT_HEARTBEAT_TIMEOUT_S = 60
 
@@ -47,6 +50,7 @@ def maybe_initialize() -> None:
     explicit = bool(os.environ.get("GENDL_COORDINATOR_ADDRESS"))
     if not explicit and os.environ.get("GENDL_DISTRIBUTED") != "1":
         return
+    peer_death.install()  # before jax.distributed starts the threads that would abort us
     heartbeat = max(1, _int_env("GENDL_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT_S))
     # Cross-process collectives of the CPU backend (tests, `launch/local.sh` on a laptop) go
     # through gloo over TCP; GPUs and TPUs use their own interconnect and ignore this.

@@ -4,6 +4,7 @@ image folders written by the tests."""
 import json
 import os
 
+import image_fixtures
 import ml_collections
 import numpy as np
 import pytest
@@ -416,3 +417,34 @@ def test_in_memory_main_stream_gives_the_batches_of_the_array_iterator():
         for name in a:
             assert a[name].dtype == b[name].dtype
             np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_folder_files_are_recorded_and_a_resume_on_changed_files_warns(tmp_path, caplog):
+    from gendl.data import manifest
+
+    root = image_fixtures.write_paired_emoji(str(tmp_path / "data"), n=12, size=8)
+    c = config_lib.base_config()
+    c.data.source = "paired_folders"
+    c.data.paths = (f"{root}/google", f"{root}/twitter")
+    c.data.names = ("a", "b")
+    c.batch_size = 2
+    batches, _ = pipeline.build_train_data(c)
+    files = manifest.of_batches(batches)["main"]
+    assert len(files) == 2 * len(batches.main.source)  # both images of every train pair
+    workdir = str(tmp_path / "run")
+    os.makedirs(workdir)
+    manifest.check_and_record(workdir, manifest.of_batches(batches), resumed=False)
+    changed = sorted(files)[0]
+    with open(changed, "ab") as f:
+        f.write(b"\0")  # one byte more: another file to the hash, the same image to a decoder
+    with caplog.at_level("WARNING"):
+        manifest.check_and_record(workdir, manifest.of_batches(batches), resumed=True)
+    warned = [r.getMessage() for r in caplog.records if "differ from those" in r.getMessage()]
+    assert len(warned) == 1 and "1 changed, 0 added, 0 removed" in warned[0]
+    assert changed in warned[0]
+    caplog.clear()  # the files as they are now were recorded: the next resume says nothing
+    with caplog.at_level("WARNING"):
+        manifest.check_and_record(workdir, manifest.of_batches(batches), resumed=True)
+    assert not [r for r in caplog.records if "differ from those" in r.getMessage()]
+    record = json.load(open(os.path.join(workdir, manifest.FILENAME)))
+    assert record["main"][changed] == manifest.sha256(changed)

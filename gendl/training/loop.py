@@ -16,6 +16,7 @@ from absl import logging
 from gendl import checkpointing
 from gendl import config as config_lib
 from gendl.config import ConfigError
+from gendl.data import manifest
 from gendl.data.source import DataError
 from gendl.evaluation import evaluators, prerequisites
 from gendl.monitoring import images as images_lib
@@ -184,6 +185,9 @@ def _train_locked(config, workdir, preempt, timed_after, mesh):
             logging.info("Resumed from step %d in %s", start, workdir)
         if primary:
             _write_config(config, workdir, resumed=restored is not None)
+            manifest.check_and_record(
+                workdir, manifest.of_batches(exp.batches), resumed=restored is not None
+            )
         writers = metrics_lib.RunWriters(workdir, enabled=primary, resume_step=start)
     except BaseException:
         ckpt.close()

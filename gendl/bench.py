@@ -25,28 +25,18 @@ table and one JSON line per count. On an accelerator host `--devices=1,2,...` us
 N real devices (CUDA_VISIBLE_DEVICES / TPU_VISIBLE_CHIPS are not touched: the mesh is cut).
 """
 
-import gc
 import json
 import math
 import os
-import platform
-import resource
 import subprocess
 import sys
-import tempfile
-import time
 
-import flax
-import jax
-import jax.numpy as jnp
-import optax
 from absl import flags, logging
 from ml_collections import config_flags
 
 from gendl import cli
 from gendl.config import ConfigError
-from gendl.training import experiment as experiment_lib
-from gendl.training import loop
+from gendl.training import benchmark
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 _STEPS = flags.DEFINE_integer(
@@ -60,134 +50,6 @@ _MESH_SIZE = flags.DEFINE_integer(
     "mesh_size", 0, "Use only the first N devices (set by --devices for its subprocesses)."
 )
 flags.mark_flags_as_required(["config"])
-
-
-def compiled_flops(compiled) -> float:
-    """Floating-point operations of one call of a compiled program, from XLA's cost analysis
-    (a multiply-add counts 2); per device for a program partitioned over several. 0.0 when
-    the backend gives no estimate."""
-    cost = compiled.cost_analysis()
-    if isinstance(cost, (list, tuple)):  # older jax: one dict per partition
-        cost = cost[0] if cost else {}
-    return float((cost or {}).get("flops", 0.0))
-
-
-def matmul_rate(n=2048, reps=5) -> float:
-    """GFLOP/s of a jitted n x n float32 matmul on the default device, the best of `reps`
-    timed calls after a warm-up: the dense rate this machine can reach from XLA."""
-    key_a, key_b = jax.random.split(jax.random.key(0))
-    a = jax.random.normal(key_a, (n, n), jnp.float32)
-    b = jax.random.normal(key_b, (n, n), jnp.float32)
-    matmul = jax.jit(jnp.matmul)
-    jax.block_until_ready(matmul(a, b))
-    best = math.inf
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(matmul(a, b))
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
-
-
-def _time_step_alone(exp, steps, warmup):
-    """(compile s, FLOPs per step, timed steps, steps/s) of the step of the first phase (for
-    most objectives the only one) as training starts; with config.steps_per_call = k > 1,
-    of the k-step program, per step. `steps` counts calls here."""
-    state = exp.init_state()
-    k, frozen, phase = exp.steps_per_call, exp.frozen, exp.phase(0)
-    t = time.perf_counter()
-    compiled = exp.jitted_step(phase).lower(state, frozen, exp.batch(0)).compile()
-    compile_s = time.perf_counter() - t
-    # From the one-step program: XLA's cost analysis counts a loop's body once, not per trip.
-    flops = compiled_flops(compiled)
-    batch = exp.batch(0)
-    if k > 1:
-        batch = exp.stacked_batches(0, k)
-        compiled = exp.jitted_steps(phase, k).lower(state, frozen, batch).compile()
-    if steps > 0:
-        steps = max(1, steps // k)
-    for _ in range(warmup):
-        state, _ = compiled(state, frozen, batch)
-    jax.block_until_ready(state)
-    if steps <= 0:  # probe: aim for ~10 s of timing
-        t = time.perf_counter()
-        state, _ = compiled(state, frozen, batch)
-        jax.block_until_ready(state)
-        steps = max(5, int(10.0 / max(time.perf_counter() - t, 1e-4)))
-    # Several fake CPU devices: at most two steps in flight, as in the training loop. With an
-    # unbounded queue XLA:CPU can run one step's all-reduce on a worker thread that another
-    # step's devices need, and aborts after its 40 s collective timeout (seen on 2 cores).
-    in_flight = 2 if exp.mesh.size > 1 and jax.default_backend() == "cpu" else steps
-    t = time.perf_counter()
-    queue = []
-    for _ in range(steps):
-        state, m = compiled(state, frozen, batch)
-        queue.append(m)
-        if len(queue) > in_flight:
-            jax.block_until_ready(queue.pop(0))
-    jax.block_until_ready(state)
-    return compile_s, flops, steps * k, steps * k / (time.perf_counter() - t)
-
-
-def _time_full_loop(config, steps, warmup, mesh=None):
-    config = config.copy_and_resolve_references()
-    # With k steps per call, `warmup` untimed calls of k steps, so the timer starts where a
-    # call ends (a call never spans it) and the timed calls are whole.
-    k = config.get("steps_per_call", 1)
-    warmup *= k
-    with config.unlocked():
-        config.total_steps = warmup + steps
-        # Checkpoints and evaluators are excluded: their cost depends on the disk and on the
-        # evaluation protocol, not on the training loop.
-        config.checkpoint.every_steps = 10**9
-        config.evals = {}
-    with tempfile.TemporaryDirectory() as workdir:
-        result = loop.train(config, workdir, timed_after=warmup, mesh=mesh)
-    return result["timed_steps"] / result["timed_seconds"]
-
-
-def bench(config, steps=0, warmup=2, mesh_size=0) -> dict:
-    mesh = None
-    if mesh_size:
-        from gendl.parallel import mesh as mesh_lib
-
-        if mesh_size > jax.device_count():
-            raise ConfigError(f"--mesh_size={mesh_size} but only {jax.device_count()} devices.")
-        mesh = mesh_lib.make_mesh(jax.devices()[:mesh_size], config.parallel.fsdp)
-    exp = experiment_lib.build(config, mesh)
-    compile_s, flops, steps, step_rate = _time_step_alone(exp, steps, warmup)
-    images = config.batch_size * exp.batches_per_step
-    del exp  # the loop builds its own; keeping both would inflate peak memory
-    gc.collect()
-    loop_rate = _time_full_loop(config, steps, warmup, mesh)
-    dev = jax.devices()[0]
-    devices = mesh.size if mesh is not None else jax.device_count()
-    # The cost analysis is per device; fake CPU devices share the host's cores, so there
-    # the machine's limit is one device's matmul rate, elsewhere that times the devices.
-    total_gflop = flops * devices / 1e9
-    peak = matmul_rate() * (1 if dev.platform == "cpu" else devices)
-    return {
-        "impl": "gendl",
-        "config": f"{config.model.name}/{config.objective.name}",
-        "steps": steps,
-        "steps_per_s": round(loop_rate, 3),
-        "images_per_s": round(loop_rate * images, 1),
-        "step_steps_per_s": round(step_rate, 3),
-        "step_gflop": float(f"{total_gflop:.4g}"),
-        "gflop_per_s": round(total_gflop * loop_rate, 2),
-        "step_gflop_per_s": round(total_gflop * step_rate, 2),
-        "matmul_gflop_per_s": round(peak, 1),
-        "fraction_of_matmul": round(total_gflop * step_rate / peak, 3),
-        "compile_s": round(compile_s, 2),
-        # ru_maxrss is KiB on Linux.
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')} x{devices}",
-        "devices": devices,
-        "batch_size": config.batch_size,
-        "host": platform.machine(),
-        "jax": jax.__version__,
-        "flax": flax.__version__,
-        "optax": optax.__version__,
-    }
 
 
 def _sweep(argv, counts) -> int:
@@ -249,7 +111,7 @@ def main(argv):
     del argv
     if _DEVICES.value:
         return _sweep(sys.argv, _DEVICES.value)
-    result = bench(_CONFIG.value, _STEPS.value, _WARMUP.value, _MESH_SIZE.value)
+    result = benchmark.bench(_CONFIG.value, _STEPS.value, _WARMUP.value, _MESH_SIZE.value)
     print(json.dumps(result))
     return 0
 

@@ -24,6 +24,7 @@ NAMES = {
     "features",
     "latents",
     "traversal_noise",
+    "categorical_code",
 }
 
 
@@ -43,7 +44,7 @@ FAMILY = {
     "aae": {"sample", "sample_noise", "encode", "reconstruct"},
     "bigan": {"sample", "sample_noise", "encode", "reconstruct"},
     "sgan": {"sample", "sample_noise", "classify", "features"},
-    "infogan": {"sample", "sample_noise", "traversal_noise"},
+    "infogan": {"sample", "sample_noise", "traversal_noise", "categorical_code"},
     "classifier": {"classify", "features"},
 }
 

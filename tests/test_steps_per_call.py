@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gendl import bench, checkpointing
+from gendl import checkpointing
 from gendl.config import ConfigError
-from gendl.training import experiment, loop
+from gendl.training import benchmark, experiment, loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "configs"))
@@ -135,21 +135,21 @@ def test_flop_count_of_a_dense_layer_by_hand():
     w, b, x = jnp.ones((k, n)), jnp.ones((n,)), jnp.ones((m, k))
     dense = jax.jit(lambda w, b, x: x @ w + b)
     # A multiply-add per (row, input, output) counts 2; the bias add 1 per output element.
-    assert bench.compiled_flops(dense.lower(w, b, x).compile()) == 2 * m * k * n + m * n
+    assert benchmark.compiled_flops(dense.lower(w, b, x).compile()) == 2 * m * k * n + m * n
     # d/dw 0.5 * |x w + b|^2 = x^T (x w + b): the forward plus one more matmul of the same size.
     grad = jax.jit(jax.grad(lambda w, b, x: 0.5 * jnp.sum((x @ w + b) ** 2)))
-    assert bench.compiled_flops(grad.lower(w, b, x).compile()) == 2 * (2 * m * k * n) + m * n
+    assert benchmark.compiled_flops(grad.lower(w, b, x).compile()) == 2 * (2 * m * k * n) + m * n
 
 
 def test_bench_reports_rates_against_the_matmul_rate(fake_data, monkeypatch):
-    assert bench.matmul_rate(256, reps=2) > 0
+    assert benchmark.matmul_rate(256, reps=2) > 0
     # A smaller matmul than 2048^2 keeps this test fast; the rate's meaning is the same.
-    monkeypatch.setattr(bench, "matmul_rate", lambda: 100.0)
+    monkeypatch.setattr(benchmark, "matmul_rate", lambda: 100.0)
     # The real VAE's layers, so that its matmuls dominate the count: forward 784-400-(2x20)
     # and 20-400-784, backward the same twice less the first layer's input gradient.
     c = tiny_vae(fake_data, steps_per_call=2, batch_size=64)
     c.model.hidden, c.model.latent_dim = (400,), 20
-    result = bench.bench(c, steps=4, warmup=1)
+    result = benchmark.bench(c, steps=4, warmup=1)
     layers = [(784, 400), (400, 40), (20, 400), (400, 784)]
     matmuls = sum(2 * c.batch_size * i * o for i, o in layers) * 3
     matmuls -= 2 * c.batch_size * 784 * 400

@@ -29,4 +29,7 @@ def get_config(arg=None):
     c = config_lib.sibling_config(__file__, "gan", ",".join(a for a in args if a not in own))
     c.model.num_classes = 10
     c.model.d_projection = "concat" not in args
+    # The paper's separate label layers (G: 1000 units, D: 50), for comparison; 0: none.
+    c.model.g_label_hidden = 0
+    c.model.d_label_hidden = 0
     return c

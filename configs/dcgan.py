@@ -50,13 +50,7 @@ def get_config(arg=None):
     # FID/KID/IS/PR against the MNIST test split in gendl's classifier features, from
     # `python -m gendl.evaluate --workdir=W` only (every_steps=-1): it needs the classifier
     # of configs/classifier.py trained first (the evaluator says how if it is missing).
-    c.evals.sample_quality = dict(
-        type="sample_quality",
-        extractor="classifier",
-        every_steps=-1,
-        num_samples=10_000,
-        reference_split="test",
-    )
+    c.evals.sample_quality = config_lib.sample_quality()
 
     c.checkpoint.every_steps = 2000
     c.log.every_steps = 100

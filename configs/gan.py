@@ -43,13 +43,7 @@ def get_config(arg=None):
     c.evals.pictures = dict(type="generator_pictures", every_steps=0, num_samples=100)
     # FID/KID/precision/recall, classes present (and label accuracy for cgan) in gendl's MNIST
     # classifier features, from `python -m gendl.evaluate --workdir=W` (every_steps=-1).
-    c.evals.sample_quality = dict(
-        type="sample_quality",
-        extractor="classifier",
-        every_steps=-1,
-        num_samples=10_000,
-        reference_split="test",
-    )
+    c.evals.sample_quality = config_lib.sample_quality()
 
     c.checkpoint.every_steps = 5000
     c.log.every_steps = 200

@@ -42,13 +42,7 @@ def get_config(arg=None):
     c.log.every_steps = 100
     c.log.sample_every_steps = 2000
 
-    c.evals.sample_quality = dict(
-        type="sample_quality",
-        extractor="classifier",
-        every_steps=50_000,
-        num_samples=10_000,
-        reference_split="test",
-    )
+    c.evals.sample_quality = config_lib.sample_quality(50_000)
 
     def small(c):
         config_lib.smoke(c)

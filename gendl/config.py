@@ -159,6 +159,20 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def sample_quality(every_steps: int = -1) -> dict:
+    """The sample-quality evaluator of the MNIST-family GAN configs: FID/KID/IS/precision/
+    recall/classes present (label accuracy when conditional) of 10,000 samples against the
+    test split, in gendl's classifier features (built on first need). every_steps -1: only
+    from `python -m gendl.evaluate --workdir=W`."""
+    return dict(
+        type="sample_quality",
+        extractor="classifier",
+        every_steps=every_steps,
+        num_samples=10_000,
+        reference_split="test",
+    )
+
+
 def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Shrinks a config to a CPU smoke run of seconds: few steps, frequent outputs."""
     c.total_steps = 20

@@ -13,6 +13,7 @@ its code.
 """
 
 import collections
+import os
 import pickle
 import struct
 import zipfile
@@ -145,7 +146,7 @@ def _flat_tensors(obj, path):
     return obj
 
 
-def _read_zip(path):
+def _read_zip(path, keep):
     with zipfile.ZipFile(path) as z:
         pickles = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
         if len(pickles) != 1:
@@ -155,6 +156,7 @@ def _read_zip(path):
             raise CheckpointFormatError(f"{path} was written big-endian; unsupported.")
         with z.open(pickles[0]) as f:
             tensors = _flat_tensors(_Unpickler(f, legacy=False).load(), path)
+        tensors = {name: t for name, t in tensors.items() if keep(name)}
         keys = {t.storage.key for t in tensors.values()}
         buffers = {}
         for k in keys:
@@ -167,7 +169,7 @@ def _read_zip(path):
     return tensors, buffers
 
 
-def _read_legacy(path):
+def _read_legacy(path, keep):
     with open(path, "rb") as f:
         try:
             magic = _Unpickler(f, legacy=True).load()
@@ -186,18 +188,30 @@ def _read_legacy(path):
         itemsize = {}
         for t in tensors.values():
             itemsize[t.storage.key] = t.storage.dtype.itemsize
+        tensors = {name: t for name, t in tensors.items() if keep(name)}
+        wanted = {t.storage.key for t in tensors.values()}
+        size = os.fstat(f.fileno()).st_size
         buffers = {}
         for k in keys:
-            (numel,) = struct.unpack("<q", f.read(8))
+            header = f.read(8)
+            if len(header) != 8:
+                raise CheckpointFormatError(f"{path} is truncated; download it again.")
+            (numel,) = struct.unpack("<q", header)
             nbytes = numel * itemsize.get(str(k), 1)
-            buffers[str(k)] = f.read(nbytes)
-            if len(buffers[str(k)]) != nbytes:
+            if str(k) in wanted:
+                buffers[str(k)] = f.read(nbytes)
+                complete = len(buffers[str(k)]) == nbytes
+            else:  # skipped unread: a classifier a feature network does not use, say
+                complete = f.seek(nbytes, os.SEEK_CUR) <= size
+            if not complete:
                 raise CheckpointFormatError(f"{path} is truncated; download it again.")
     return tensors, buffers
 
 
-def read_state_dict(path) -> dict[str, np.ndarray]:
-    """{tensor name: numpy array} of a `torch.save(state_dict, path)` file, in file order."""
+def read_state_dict(path, keep=lambda name: True) -> dict[str, np.ndarray]:
+    """{tensor name: numpy array} of a `torch.save(state_dict, path)` file, in file order,
+    for the names `keep` accepts; the others' bytes are never read (a feature network's
+    file may hold a classifier several times the size of the layers it uses)."""
     reader = _read_zip if zipfile.is_zipfile(path) else _read_legacy
-    tensors, buffers = reader(path)
+    tensors, buffers = reader(path, keep)
     return {name: _materialise(name, t, buffers) for name, t in tensors.items()}

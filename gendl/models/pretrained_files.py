@@ -58,12 +58,16 @@ def _corrupt(path, reason):
 
 def read_torch_state_dict(path: str, keep=lambda name: True) -> dict[str, np.ndarray]:
     """{tensor name: array} of a `torch.save(state_dict)` file, for the names `keep` accepts."""
+    with open(path, "rb") as f:
+        if f.read(4) == _ZIP_MAGIC and not zipfile.is_zipfile(path):
+            raise _corrupt(path, "a zip archive without its closing directory")
     try:
         return torch_checkpoint.read_state_dict(path, keep)
     except torch_checkpoint.CheckpointFormatError as e:
         raise DataError(
-            f"{path} is not a plain torch.save state dict gendl can read: {e} gendl reads "
-            "only `torch.save(model.state_dict(), path)` files, and never runs code from one."
+            f"{path} cannot be read as a torch.save state dict: {e} If it is a download, it may "
+            "be truncated or corrupt: delete it and download it again. gendl reads only "
+            "`torch.save(model.state_dict(), path)` files, and never runs code from one."
         ) from None
     except (
         zipfile.BadZipFile,
@@ -75,7 +79,7 @@ def read_torch_state_dict(path: str, keep=lambda name: True) -> dict[str, np.nda
         IndexError,
         TypeError,
     ) as e:
-        # Truncated archives, corrupt members (CRC mismatch) and mangled pickles land here.
+        # Corrupt archive members (CRC mismatch) and mangled pickles land here.
         raise _corrupt(path, f"{type(e).__name__}: {e}") from None
 
 

@@ -124,9 +124,11 @@ class VGG19(nn.Module):
         x = jnp.asarray(images01, jnp.float32)
         if x.shape[-1] == 1:
             x = jnp.repeat(x, 3, axis=-1)
-        mean, std = (jnp.asarray(v, jnp.float32) for v in TORCHVISION_NORMALISATION)
-        mean = self.variable("normalisation", "mean", lambda: mean).value
-        std = self.variable("normalisation", "std", lambda: std).value
+        # Defaults for `init`; loaded variables bring their file's (see the module docstring).
+        mean, std = (
+            self.variable("normalisation", name, jnp.asarray, value, jnp.float32).value
+            for name, value in zip(("mean", "std"), TORCHVISION_NORMALISATION, strict=True)
+        )
         x = (x - mean) / std
         for b, widths in enumerate(BLOCKS, 1):
             for i, width in enumerate(widths, 1):

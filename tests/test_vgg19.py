@@ -85,10 +85,23 @@ def test_layers_shapes_and_parameters():
     ]:
         y = jax.eval_shape(vgg19.VGG19(layer=layer).apply, variables, jnp.zeros(shape))
         assert y.shape == out and y.dtype == jnp.float32, layer
+    # One pixel a side per max-pool before the layer: MNIST's 28x28 reaches relu5_4 (1x1).
+    assert [vgg19.min_size(n) for n in ("conv1_1", "relu2_2", "relu5_4", "pool5")] == [1, 2, 16, 32]
+    y = jax.eval_shape(net.apply, variables, jnp.zeros((1, 28, 16, 1)))
+    assert y.shape == (1, 1, 1, 512)
+    with pytest.raises(ValueError, match="at least 16 pixels"):
+        jax.eval_shape(net.apply, variables, jnp.zeros((1, 15, 32, 3)))
     with pytest.raises(ValueError, match="relu5_4"):
         jax.eval_shape(vgg19.VGG19(layer="relu5_5").apply, variables, jnp.zeros((1, 32, 32, 3)))
     with pytest.raises(ValueError, match="1 or 3 channels"):
         jax.eval_shape(net.apply, variables, jnp.zeros((1, 32, 32, 4)))
+
+
+def test_config_spec_names_file_and_layer():
+    assert vgg19.split_spec("w/vgg19-dcbb9e9d.pth") == ("w/vgg19-dcbb9e9d.pth", "relu5_4")
+    assert vgg19.split_spec("w/vgg19.h5:relu2_2") == ("w/vgg19.h5", "relu2_2")
+    assert vgg19.split_spec("C:/w/a:b.pth:conv5_4") == ("C:/w/a:b.pth", "conv5_4")
+    assert vgg19.split_spec("C:/w/vgg19.pth") == ("C:/w/vgg19.pth", "relu5_4")
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])

@@ -16,12 +16,12 @@ The input normalisation belongs to the weights, so it travels in the variables (
 "normalisation": `(x - mean) / std` per RGB channel, x in [0, 1]) and the same module serves
 both files:
 
-* torchvision's `vgg19-dcbb9e9d.pth` (548 MiB, `torchvision.models.vgg19(weights=
+* torchvision's `vgg19-dcbb9e9d.pth` (about 550 MB, `torchvision.models.vgg19(weights=
   "IMAGENET1K_V1")`): https://download.pytorch.org/models/vgg19-dcbb9e9d.pth . Input
   normalised with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225).
   Tensors `features.<k>.weight|bias` for k in 0, 2, 5, 7, 10, ..., 34 (OIHW, transposed to
   Flax's HWIO); the `classifier.*` tensors are skipped unread.
-* Keras's `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` (80 MiB,
+* Keras's `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` (about 80 MB,
   `keras.applications.VGG19(include_top=False)`):
   https://storage.googleapis.com/tensorflow/keras-applications/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5
   (the file with the top, without `_notop`, works too). Needs h5py (`pip install
@@ -105,6 +105,22 @@ def _torchvision_indices():
     return out
 
 
+def min_size(layer: str) -> int:
+    """The smallest input side whose `layer` output is not empty: 2 ** (max-pools before it)."""
+    if layer not in LAYERS:
+        raise ValueError(f"Unknown VGG19 layer {layer!r}; known: {', '.join(LAYERS)}.")
+    block = int(layer[4])  # conv<b>_<i>, relu<b>_<i>, pool<b>
+    return 2 ** (block if layer.startswith("pool") else block - 1)
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """(file, layer) of a config's `<file>[:<layer>]` (what follows `vgg19:`): the layer is
+    the text after the last colon when that is a layer name (so a file name may hold
+    colons), else relu5_4, SRGAN's VGG54."""
+    head, _, tail = spec.rpartition(":")
+    return (head, tail) if head and tail in LAYERS else (spec, "relu5_4")
+
+
 class VGG19(nn.Module):
     """VGG19's feature layers up to `layer`, on RGB (or grey) NHWC images in [0, 1]."""
 
@@ -115,11 +131,14 @@ class VGG19(nn.Module):
 
     @nn.compact
     def __call__(self, images01):
-        if self.layer not in LAYERS:
-            raise ValueError(f"Unknown VGG19 layer {self.layer!r}; known: {', '.join(LAYERS)}.")
         if images01.ndim != 4 or images01.shape[-1] not in (1, 3):
             raise ValueError(
                 f"VGG19 takes NHWC images with 1 or 3 channels; got shape {images01.shape}."
+            )
+        if min(images01.shape[1:3]) < min_size(self.layer):
+            raise ValueError(
+                f"VGG19's {self.layer} needs images of at least {min_size(self.layer)} pixels a "
+                f"side (one per 2x2 max-pool before it); got shape {images01.shape}."
             )
         x = jnp.asarray(images01, jnp.float32)
         if x.shape[-1] == 1:

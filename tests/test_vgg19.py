@@ -104,10 +104,13 @@ def test_config_spec_names_file_and_layer():
     assert vgg19.split_spec("C:/w/vgg19.pth") == ("C:/w/vgg19.pth", "relu5_4")
 
 
-@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
-def test_torchvision_file_fills_every_layer(tmp_path, state_dict, legacy):
+@pytest.mark.parametrize(
+    "legacy, old", [(False, False), (True, False), (True, True)], ids=["zip", "legacy", "torch03"]
+)
+def test_torchvision_file_fills_every_layer(tmp_path, state_dict, legacy, old):
+    """Both torch.save formats, and the pickle of torch < 0.4 (torchvision's 2017 files)."""
     path = tmp_path / "vgg19.pth"
-    torch_save_fixtures.write_state_dict(path, state_dict, legacy=legacy)
+    torch_save_fixtures.write_state_dict(path, state_dict, legacy=legacy, torch03_cuda=old)
     variables = vgg19.load_vgg19_variables(str(path))
     params = variables["params"]
     for (k, _), conv in zip(TORCH_CONVS.items(), vgg19.CONVS, strict=True):

@@ -49,18 +49,19 @@ class _Emitter:
         self.out += b")R"  # EMPTY_TUPLE, REDUCE
 
 
-def _state_dict_pickle(tensors, legacy):
+def _state_dict_pickle(tensors, legacy, torch03_cuda=False):
     e = _Emitter()
     e.empty_ordered_dict()
     e.out += b"("  # MARK for SETITEMS
     for key, (name, a) in enumerate(tensors.items()):
         e.str_(name)
-        e.global_("torch._utils", "_rebuild_tensor_v2")
+        # torch < 0.4 rebuilt tensors with _rebuild_tensor(storage, offset, size, stride).
+        e.global_("torch._utils", "_rebuild_tensor" if torch03_cuda else "_rebuild_tensor_v2")
         e.out += b"(("  # MARK args, MARK persistent id
         e.str_("storage")
-        e.global_("torch", _STORAGE[a.dtype])
+        e.global_("torch.cuda" if torch03_cuda else "torch", _STORAGE[a.dtype])
         e.str_(str(key))
-        e.str_("cpu")
+        e.str_("cuda:0" if torch03_cuda else "cpu")
         e.int_(a.size)
         if legacy:
             e.out += b"N"  # view_metadata = None
@@ -68,17 +69,19 @@ def _state_dict_pickle(tensors, legacy):
         e.int_(0)  # storage offset
         e.tuple_of_ints(a.shape)
         e.tuple_of_ints([s // a.itemsize for s in a.strides])
-        e.out += b"\x89"  # requires_grad = False
-        e.empty_ordered_dict()  # backward hooks
+        if not torch03_cuda:
+            e.out += b"\x89"  # requires_grad = False
+            e.empty_ordered_dict()  # backward hooks
         e.out += b"tR"  # TUPLE, REDUCE
     e.out += b"u."  # SETITEMS, STOP
     return bytes(e.out)
 
 
-def write_state_dict(path, tensors, *, legacy=False):
-    """Write {name: numpy array} as torch.save(state_dict) would (zip, or the pre-1.6 format)."""
+def write_state_dict(path, tensors, *, legacy=False, torch03_cuda=False):
+    """Write {name: numpy array} as torch.save(state_dict) would (zip, or the pre-1.6 format;
+    `torch03_cuda`: as torch < 0.4 did from a GPU, in the pre-1.6 format)."""
     tensors = {k: np.asarray(v, order="C") for k, v in tensors.items()}
-    data = _state_dict_pickle(tensors, legacy)
+    data = _state_dict_pickle(tensors, legacy, torch03_cuda)
     if legacy:
         with open(path, "wb") as f:
             for obj in (_LEGACY_MAGIC, 1001, _LEGACY_SYS_INFO):

@@ -65,6 +65,11 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     return _TensorRef(storage, storage_offset, size, stride)
 
 
+def _rebuild_tensor(storage, storage_offset, size, stride):
+    """torch < 0.4 pickled tensors through this (torchvision's 2017 weights, e.g. VGG's)."""
+    return _TensorRef(storage, storage_offset, size, stride)
+
+
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *_):
     return data  # an nn.Parameter is its tensor for our purposes
 
@@ -72,6 +77,7 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *_):
 _ALLOWED_GLOBALS = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
 }
@@ -85,7 +91,8 @@ class _Unpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in _ALLOWED_GLOBALS:
             return _ALLOWED_GLOBALS[(module, name)]
-        if module == "torch" and name.endswith("Storage"):
+        # Storages saved from a GPU name torch.cuda's types; their bytes are the same.
+        if module in ("torch", "torch.cuda") and name.endswith("Storage"):
             return _StorageType(name)
         raise CheckpointFormatError(
             f"The file refers to {module}.{name}, which a state dict of tensors does not: it "

@@ -259,12 +259,14 @@ def keras_layers():
 
 
 def test_keras_file_loads_and_computes_keras_features(tmp_path, keras_layers):
-    pytest.importorskip("h5py")
+    h5py = pytest.importorskip("h5py")
     layers = keras_layers
     path = tmp_path / "vgg19_notop.h5"
     # Keras 1 weight names, and the top's dense layers (ignored) as in the file with the top.
     top = [("flatten", []), ("fc1", [np.ones((8, 4), "f4"), np.ones(4, "f4")])]
     _write_keras(path, layers, "keras1", extra_layers=top)
+    with h5py.File(path, "a") as f:  # the top is left unread: a dataset it lacks goes unnoticed
+        del f["fc1"]["fc1_W_1:0"]
     variables = vgg19.load_vgg19_variables(str(path))
     params = variables["params"]
     # The first kernel's input channels turn from BGR to RGB; every other kernel as stored.

@@ -108,10 +108,11 @@ def _string_list_attr(group, name) -> list[str]:
     return [v.decode("utf8") if isinstance(v, bytes) else str(v) for c in chunks for v in c]
 
 
-def read_keras_weights(path: str) -> dict[str, list[np.ndarray]]:
+def read_keras_weights(path: str, keep=lambda layer: True) -> dict[str, list[np.ndarray]]:
     """{layer name: its weights in Keras's order} of a Keras HDF5 weights file (the layout of
     `save_weights` to .h5 and of keras.applications' files; a whole saved model's
-    `model_weights` group too). Layers without weights (inputs, pools) map to []."""
+    `model_weights` group too), for the layers `keep` accepts; the others are left unread.
+    Layers without weights (inputs, pools) map to []."""
     h5py = _import_h5py(path)
     try:
         with h5py.File(path, "r") as f:
@@ -120,8 +121,8 @@ def read_keras_weights(path: str) -> dict[str, list[np.ndarray]]:
             if not layer_names:
                 raise DataError(
                     f"{path} is an HDF5 file without Keras's `layer_names` attribute: not a "
-                    "Keras weights file (model.save_weights to .h5, or a keras.applications "
-                    "download)."
+                    "Keras weights file in the .h5 layout of keras.applications' downloads "
+                    "and of model.save_weights (Keras 3's `.weights.h5` layout is another)."
                 )
             return {
                 layer: [
@@ -129,6 +130,7 @@ def read_keras_weights(path: str) -> dict[str, list[np.ndarray]]:
                     for w in _string_list_attr(root[layer], "weight_names")
                 ]
                 for layer in layer_names
+                if keep(layer)
             }
     except (OSError, KeyError) as e:  # h5py: truncated file, missing object, bad checksum
         raise _corrupt(path, f"{type(e).__name__}: {e}") from None

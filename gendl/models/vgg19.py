@@ -225,6 +225,10 @@ def variables_from_torchvision(state_dict, path) -> dict:
     return _variables(kernels, biases, TORCHVISION_NORMALISATION)
 
 
+# The dense layers of Keras's file with the top (fc1 alone is 400 MiB): left unread.
+_KERAS_TOP = frozenset({"fc1", "fc2", "predictions"})
+
+
 def _keras_layer_names():
     """{conv name: Keras layer name}: conv1_1 -> block1_conv1."""
     return {
@@ -238,7 +242,7 @@ def variables_from_keras(layers, path) -> dict:
     """Flax variables from Keras's VGG19 weights ({layer name: [kernel HWIO, bias]}); the
     top's dense layers are ignored, and the first kernel's BGR input channels become RGB."""
     keras = _keras_layer_names()
-    given = {name for name, weights in layers.items() if weights} - {"fc1", "fc2", "predictions"}
+    given = {name for name, weights in layers.items() if weights} - _KERAS_TOP
     missing = sorted(set(keras.values()) - given)
     unexpected = sorted(given - set(keras.values()))
     if missing or unexpected:
@@ -285,7 +289,8 @@ def load_vgg19_variables(path: str) -> dict:
             pretrained_files.check_digest(
                 path, "md5", KERAS_MD5[name], "keras.applications.vgg19 publishes for it"
             )
-        return variables_from_keras(pretrained_files.read_keras_weights(path), path)
+        layers = pretrained_files.read_keras_weights(path, keep=lambda n: n not in _KERAS_TOP)
+        return variables_from_keras(layers, path)
     pretrained_files.check_hub_name(path)
     state_dict = pretrained_files.read_torch_state_dict(
         path, keep=lambda name: not name.startswith("classifier.")

@@ -21,7 +21,7 @@ import pytest
 import torch_save_fixtures
 
 from gendl.data.errors import DataError
-from gendl.models import vgg19
+from gendl.models import pretrained_files, vgg19
 
 TORCH_PYTHON = pathlib.Path.home() / "torchvenv" / "bin" / "python"
 TORCH_REFERENCE = pathlib.Path(__file__).with_name("torch_vgg19_reference.py")
@@ -151,6 +151,23 @@ def test_torchvision_file_that_does_not_fit_is_refused(tmp_path, state_dict, cha
     with pytest.raises(DataError) as err:
         vgg19.load_vgg19_variables(str(path))
     _assert_one_paragraph(err, path, "vgg19-dcbb9e9d.pth", *words)
+
+
+def test_skipped_tensors_are_left_unread(tmp_path):
+    """torchvision's classifier (400 MiB of the 550 MB file) is never read: an archive that
+    lacks its bytes loads as long as only the kept tensors are asked for."""
+    full, partial = tmp_path / "full.pth", tmp_path / "partial.pth"
+    tensors = {"features.0.bias": np.arange(64, dtype="f4"), "classifier.0.bias": np.ones(9, "f4")}
+    torch_save_fixtures.write_state_dict(full, tensors)
+    with zipfile.ZipFile(full) as src, zipfile.ZipFile(partial, "w") as dst:
+        for name in src.namelist():
+            if name != "archive/data/1":  # the classifier's storage
+                dst.writestr(name, src.read(name))
+    kept = pretrained_files.read_torch_state_dict(str(partial), keep=lambda n: n[0] == "f")
+    assert list(kept) == ["features.0.bias"]
+    np.testing.assert_array_equal(kept["features.0.bias"], tensors["features.0.bias"])
+    with pytest.raises(DataError, match="lacks the storage archive/data/1"):
+        pretrained_files.read_torch_state_dict(str(partial))
 
 
 def test_unreadable_files_are_refused(tmp_path):

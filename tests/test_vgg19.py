@@ -38,8 +38,9 @@ KERAS_LAYERS = [f"block{b}_conv{i}" for b, n in enumerate(BLOCK_SIZES, 1) for i 
 
 
 def _torchvision_state_dict():
-    """Every features tensor in torchvision's layout (OIHW), each element distinct within
-    its tensor and each tensor offset by its index, plus classifier tensors to be ignored."""
+    """Every features tensor in torchvision's layout (OIHW), its values a ramp of prime period
+    4093 (so no wrong transpose reproduces it) offset by the tensor's index, plus classifier
+    tensors to be ignored."""
     sd = {}
     for k, (c_in, c_out) in TORCH_CONVS.items():
         n = c_out * c_in * 9

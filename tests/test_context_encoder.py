@@ -248,3 +248,19 @@ def test_translate_completes_the_hole_and_keeps_the_context(trained, tmp_path):
         translate.translate_files(
             str(workdir), str(inputs), str(tmp_path / "n"), mask=str(tmp_path / "none.png")
         )
+
+
+def test_a_mask_is_refused_by_models_that_take_none(tmp_path):
+    import types
+
+    import ml_collections
+
+    from gendl.evaluation import file_translation as translate
+
+    objective = types.SimpleNamespace(
+        predictors=lambda: {"translate": None}, conditional=False, image_shape=(8, 8, 3)
+    )
+    config = ml_collections.ConfigDict({"objective": {"name": "pix2pix"}})
+    run = types.SimpleNamespace(exp=types.SimpleNamespace(objective=objective, config=config))
+    with pytest.raises(ConfigError, match="takes no mask"):
+        translate._with_mask(run, str(tmp_path / "hole.png"))

@@ -20,6 +20,10 @@ masked | completed | target grid:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.evaluate --workdir=runs/ce
 Complete your own images (the config's hole, or a mask image: white = missing):
     python -m gendl.translate --workdir=runs/ce --input=my_emoji/ --output=completed/ [--mask=hole.png]
+Measured (README, "Inpainting"): CPU-sized nets (width 16), centre hole, 2,101 steps at batch 32
+on emoji: hole PSNR 16.43 dB (L2-only 15.93, diffusion fill 14.59, mean fill 10.30), FID in the
+style classifier's features 1.19 (L2-only 2.30); MNIST, 2,441 steps at batch 64: 12.29 dB
+(11.82, 7.77, 6.31), FID 30.1 (43.7).
 CPU smoke run (seconds; 32x32, narrow nets, no FID):
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/context_encoder.py:smoke --workdir=/tmp/ce_smoke
 """

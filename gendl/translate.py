@@ -1,7 +1,9 @@
-"""Translates image files with a trained image-to-image model (pix2pix, CycleGAN, DualGAN):
+"""Translates image files with a trained image-to-image model (pix2pix, CycleGAN, DualGAN,
+the context encoder):
 
     python -m gendl.translate --workdir=runs/pix2pix --input=DIR_OR_FILE --output=DIR \
         [--direction=b2a]
+    python -m gendl.translate --workdir=runs/ce --input=DIR_OR_FILE --output=DIR [--mask=FILE]
 
 Reads one image file or every (non-hidden) file of a folder, any size or mode: transparency is
 composited onto white, grey becomes RGB (or colour grey, for a grey model), and each image is
@@ -12,7 +14,10 @@ leaves --output untouched. Uses the workdir's latest checkpoint and the model's 
 function for --direction: the unpaired translators (CycleGAN, DualGAN) go both ways (a2b, the
 default, or b2a); pix2pix learns the direction it was trained for and refuses the other. The
 generator's dropout noise (pix2pix, DualGAN: on at test time, as in the papers) comes from
---seed.
+--seed. An inpainting model (the context encoder) completes each image after cutting the hole
+of --mask (an image, resized to the model's size; white = missing, black = kept), or without
+--mask the hole of the run's own mask rule (config.objective.mask; random rules draw from
+--seed).
 """
 
 from absl import flags
@@ -27,6 +32,9 @@ _DIRECTION = flags.DEFINE_string(
     "direction", "", "'a2b' or 'b2a'; empty: the model's default (the trained one, or a2b)."
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the generator's dropout noise.")
+_MASK = flags.DEFINE_string(
+    "mask", "", "Inpainting models: a mask image (white = missing); empty: the run's mask rule."
+)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Images translated per batch.", lower_bound=1)
 flags.mark_flags_as_required(["workdir", "input", "output"])
 
@@ -40,6 +48,7 @@ def main(argv):
         _DIRECTION.value,
         _SEED.value,
         _BATCH_SIZE.value,
+        _MASK.value,
     )
     print(f"Wrote {len(written)} translated image(s) to {_OUTPUT.value}")
 

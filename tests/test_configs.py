@@ -55,6 +55,7 @@ ADDED_AFTER_RECORDING = {
     "cyclegan:smoke",
     "dualgan:smoke",
     "cogan:smoke",
+    "context_encoder:smoke",
     "emoji_style:smoke",
     "music_vae:smoke",
 }

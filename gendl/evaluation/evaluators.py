@@ -20,6 +20,7 @@ from gendl.evaluation import anomaly, extractors, likelihood, reference, sample_
 from gendl.evaluation import predict as predict_lib
 from gendl.evaluation import prerequisites as prerequisites_lib
 from gendl.evaluation.generator_pictures import GeneratorPictures
+from gendl.evaluation.inpainting import Inpainting
 from gendl.evaluation.melody import Melody
 from gendl.evaluation.pair_agreement import PairAgreement
 from gendl.evaluation.translation import Translation
@@ -431,6 +432,7 @@ REGISTRY = {
     "pictures": Pictures,
     "anomaly": Anomaly,
     "generator_pictures": GeneratorPictures,
+    "inpainting": Inpainting,
     "translation": Translation,
     "pair_agreement": PairAgreement,
     "melody": Melody,

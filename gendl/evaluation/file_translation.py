@@ -15,6 +15,7 @@ import jax
 import numpy as np
 from PIL import Image
 
+from gendl.config import ConfigError
 from gendl.data import ops as ops_lib
 from gendl.data.errors import DataError
 from gendl.data.sources import folder
@@ -62,11 +63,43 @@ def load_images(files, image_shape) -> np.ndarray:
     return np.stack([ops_lib.apply(ops, {"x": folder.decode(f)}, rng)["x"] for f in files])
 
 
-def translate_files(workdir, inputs, output, direction="", seed=0, batch_size=32) -> list:
-    """Translates the image(s) at `inputs` into PNGs in `output`; returns the written paths."""
+def load_mask(path, image_shape) -> np.ndarray:
+    """float [1, H, W, 1] of a mask image (1 = missing: pixels brighter than mid grey, after
+    transparency is composited onto black), resized to the model's H x W."""
+    path = pathlib.Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(
+            f"--mask={path} is not a file. Pass an image whose white pixels mark the hole."
+        )
+    height, width, _ = image_shape
+    ops = ops_lib.parse(("alpha_black", "grey", f"resize:{height},{width}"))
+    grey = ops_lib.apply(ops, {"x": folder.decode(path)}, np.random.default_rng(0))["x"]
+    return (np.asarray(grey, np.float32)[None, ..., :1] >= 128).astype(np.float32)
+
+
+def _with_mask(run, mask_file):
+    """translate(variables, x, rng) completing the hole of `mask_file` (an inpainting model's
+    `inpaint` predict function); other models refuse a mask."""
+    functions = predict.of(run.exp)
+    if "inpaint" not in functions:
+        raise ConfigError(
+            f"--mask={mask_file} is for inpainting models; the {functions.objective!r} run in "
+            "--workdir takes no mask. Leave --mask out."
+        )
+    mask = load_mask(mask_file, run.exp.objective.image_shape)
+    inpaint = functions.functions["inpaint"]
+    return lambda variables, x, rng: inpaint(variables, x, np.broadcast_to(mask, x[..., :1].shape))
+
+
+def translate_files(workdir, inputs, output, direction="", seed=0, batch_size=32, mask="") -> list:
+    """Translates the image(s) at `inputs` into PNGs in `output`; returns the written paths.
+    `mask`: a mask image for an inpainting model (white = missing); "": its own mask rule."""
     run = runs.load_run(workdir)
-    # Both ways for unpaired translators; a one-way model refuses the other with a message.
-    translate = predict.translator(run.exp, direction, "gendl.translate command")
+    if mask:
+        translate = _with_mask(run, mask)
+    else:
+        # Both ways for unpaired translators; a one-way model refuses the other with a message.
+        translate = predict.translator(run.exp, direction, "gendl.translate command")
     files = input_files(inputs)
     names = output_names(files)
     images = load_images(files, run.exp.objective.image_shape)  # all decoded before writing

@@ -4,6 +4,7 @@ in `gendl.objectives` owns the losses (scenic's split)."""
 from gendl.models import (
     classifier,
     cogan,
+    context_encoder,
     conv_gan,
     conv_vae,
     dcgan,
@@ -36,6 +37,7 @@ REGISTRY = {
 }
 # name -> build(config.model, spec): networks sized from several features of the data.
 SPEC_REGISTRY = {
+    "context_encoder": context_encoder.build,
     "pix2pix": pix2pix.build,
     "cyclegan": unpaired.build_cyclegan,
     "dualgan": unpaired.build_dualgan,

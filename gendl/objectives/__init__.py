@@ -6,6 +6,7 @@ from gendl.objectives import (
     bigan,
     classifier,
     cogan,
+    context_encoder,
     cyclegan,
     dualgan,
     gan,
@@ -33,6 +34,7 @@ REGISTRY = {
     "cyclegan": cyclegan.CycleGan,
     "dualgan": dualgan.DualGan,
     "cogan": cogan.CoGan,
+    "context_encoder": context_encoder.ContextEncoder,
     "music_vae": music_vae.MusicVae,
 }
 

@@ -13,6 +13,7 @@ from gendl.objectives import (
     infogan,
     music_vae,
     pix2pix,
+    progan,
     sgan,
     vae,
     wgan_gp,
@@ -34,6 +35,7 @@ REGISTRY = {
     "dualgan": dualgan.DualGan,
     "cogan": cogan.CoGan,
     "music_vae": music_vae.MusicVae,
+    "progan": progan.ProGan,
 }
 
 

@@ -57,6 +57,7 @@ ADDED_AFTER_RECORDING = {
     "cogan:smoke",
     "emoji_style:smoke",
     "music_vae:smoke",
+    "progan:smoke",
 }
 
 

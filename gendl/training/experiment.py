@@ -149,6 +149,8 @@ class Experiment:
         The data position stays one full batch (config.batch_size) per batch number, so the
         batches a step reads, resumes and checkpoints are those of a run without per-phase
         sizes; a smaller phase just uses the front of each (the rest of it goes unused)."""
+        if not self.phase_batch_sizes:  # most configs: no phase lookup per step
+            return local
         size = self.phase_batch_sizes.get(self.phase(step))
         if not size or size == self.config.batch_size:
             return local

@@ -38,6 +38,10 @@ def base_config() -> ml_collections.ConfigDict:
     # wherever no log, checkpoint, sample grid or evaluation falls between them. Each step is
     # still counted, seeded and logged on its own, so results and resumes are the same.
     c.steps_per_call = 1
+    # {phase name: global batch size} for phases of the objective that train on a smaller
+    # batch (ProGAN lowers it as the resolution grows). Each step still reads a batch of
+    # batch_size from the data and uses its first examples; phases not named use all of it.
+    c.phase_batch_sizes = ml_collections.ConfigDict()
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "mnist"

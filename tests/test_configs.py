@@ -58,6 +58,7 @@ ADDED_AFTER_RECORDING = {
     "context_encoder:smoke",
     "emoji_style:smoke",
     "music_vae:smoke",
+    "progan:smoke",
 }
 
 

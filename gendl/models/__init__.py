@@ -14,6 +14,7 @@ from gendl.models import (
     mlp_vae,
     music_vae,
     pix2pix,
+    progan,
     sgan_mlp,
     unpaired,
 )
@@ -34,6 +35,7 @@ REGISTRY = {
     "aae_mlp": latent_mlp.build_aae,
     "conv_classifier": classifier.build,
     "cogan28": cogan.build,
+    "progan": progan.build,
 }
 # name -> build(config.model, spec): networks sized from several features of the data.
 SPEC_REGISTRY = {

@@ -14,6 +14,7 @@ from gendl.objectives import (
     infogan,
     music_vae,
     pix2pix,
+    progan,
     sgan,
     vae,
     wgan_gp,
@@ -36,6 +37,7 @@ REGISTRY = {
     "cogan": cogan.CoGan,
     "context_encoder": context_encoder.ContextEncoder,
     "music_vae": music_vae.MusicVae,
+    "progan": progan.ProGan,
 }
 
 

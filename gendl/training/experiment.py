@@ -4,6 +4,7 @@ step that training runs."""
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +40,9 @@ class Experiment:
     frozen: dict = dataclasses.field(default_factory=dict)
     # Per phase: the names of its metrics vector's entries, filled when its step is traced.
     phase_metric_names: dict = dataclasses.field(default_factory=dict)
+    # {phase: global batch size} for phases that train on fewer than config.batch_size
+    # examples per batch (config.phase_batch_sizes; ProGAN's larger resolutions).
+    phase_batch_sizes: dict = dataclasses.field(default_factory=dict)
     _steps: dict = dataclasses.field(default_factory=dict)
     _last_phase: str = ""
 
@@ -125,16 +129,34 @@ class Experiment:
     def batch(self, step: int) -> dict:
         """The global batch of train step `step`, as arrays on the mesh."""
         n = self.batches_per_step
-        local = self.batches.get(step * n, count=n)
+        local = self._phase_batch(self.batches.get(step * n, count=n), step, batch_dim=1)
         return mesh_lib.global_batch(local, mesh_lib.batch_sharding(self.mesh, batch_dim=1))
 
     def stacked_batches(self, step: int, k: int) -> dict:
         """The global batches of train steps step .. step+k-1 stacked on a leading axis of k,
-        as `jitted_steps` takes them: one read and one transfer for the k steps."""
+        as `jitted_steps` takes them: one read and one transfer for the k steps (all of one
+        phase: the loop never runs a call across a phase change)."""
         n = self.batches_per_step
         local = self.batches.get(step * n, count=k * n)
         local = {name: x.reshape(k, n, *x.shape[1:]) for name, x in local.items()}
+        local = self._phase_batch(local, step, batch_dim=2)
         return mesh_lib.global_batch(local, mesh_lib.batch_sharding(self.mesh, batch_dim=2))
+
+    def _phase_batch(self, local: dict, step: int, batch_dim: int) -> dict:
+        """The first config.phase_batch_sizes[phase] examples of each batch (this host's
+        share of them) where the phase of `step` has a smaller batch; else `local` as it is.
+
+        The data position stays one full batch (config.batch_size) per batch number, so the
+        batches a step reads, resumes and checkpoints are those of a run without per-phase
+        sizes; a smaller phase just uses the front of each (the rest of it goes unused)."""
+        if not self.phase_batch_sizes:  # most configs: no phase lookup per step
+            return local
+        size = self.phase_batch_sizes.get(self.phase(step))
+        if not size or size == self.config.batch_size:
+            return local
+        host = size // jax.process_count()
+        index = (slice(None),) * batch_dim + (slice(0, host),)
+        return {name: x[index] for name, x in local.items()}
 
     def sample_noise(self, n: int):
         return self.objective.sample_noise(self.key(_SAMPLES), n)
@@ -245,6 +267,7 @@ def build(config, mesh=None) -> Experiment:
         )
 
     sample_fn = jax.jit(objective.sample, out_shardings=rep)
+    phase_batch_sizes = _phase_batch_sizes(config, objective, mesh.size)
     return Experiment(
         config,
         mesh,
@@ -257,4 +280,24 @@ def build(config, mesh=None) -> Experiment:
         state_sharding,
         frozen,
         phase_metric_names,
+        phase_batch_sizes,
     )
+
+
+def _phase_batch_sizes(config, objective, device_count) -> dict:
+    """config.phase_batch_sizes checked against the objective's phases and the batch size."""
+    sizes = {name: int(v) for name, v in dict(config.get("phase_batch_sizes", {})).items()}
+    for phase, size in sorted(sizes.items()):
+        if phase not in objective.phases():
+            raise config_lib.ConfigError(
+                f"config.phase_batch_sizes names the phase {phase!r}, but the objective "
+                f"{config.objective.name!r} has the phases {', '.join(objective.phases())}."
+            )
+        multiple = device_count * jax.process_count() // math.gcd(device_count, jax.process_count())
+        if not 0 < size <= config.batch_size or size % multiple:
+            raise config_lib.ConfigError(
+                f"config.phase_batch_sizes.{phase}={size} must be in [1, config.batch_size="
+                f"{config.batch_size}] (the batch read from the data; a phase may only use "
+                f"less of it) and a multiple of {multiple} (devices and processes)."
+            )
+    return sizes

@@ -2,6 +2,7 @@
 in `gendl.objectives` owns the losses (scenic's split)."""
 
 from gendl.models import (
+    ccgan,
     classifier,
     cogan,
     conv_gan,
@@ -33,6 +34,7 @@ REGISTRY = {
     "aae_mlp": latent_mlp.build_aae,
     "conv_classifier": classifier.build,
     "cogan28": cogan.build,
+    "ccgan": ccgan.build,
 }
 # name -> build(config.model, spec): networks sized from several features of the data.
 SPEC_REGISTRY = {

@@ -4,6 +4,7 @@ from gendl.objectives import (
     aae,
     autoencoder,
     bigan,
+    ccgan,
     classifier,
     cogan,
     cyclegan,
@@ -34,6 +35,7 @@ REGISTRY = {
     "dualgan": dualgan.DualGan,
     "cogan": cogan.CoGan,
     "music_vae": music_vae.MusicVae,
+    "ccgan": ccgan.ContextConditionalGan,
 }
 
 

@@ -2,6 +2,7 @@
 the hole, the class head as the test classifier, and the smoke config end to end (CC-GAN^2
 with the low-resolution input, through the trainer, the evaluator and gendl.translate)."""
 
+import functools
 import importlib.util
 import json
 import math
@@ -80,6 +81,7 @@ def test_low_resolution_averages_blocks_and_repeats_them():
     )
 
 
+@functools.cache
 def _objective(full_image_fake=False, low_res_factor=0):
     config = ml_collections.ConfigDict(
         dict(
@@ -101,19 +103,25 @@ def _objective(full_image_fake=False, low_res_factor=0):
     return ccgan.ContextConditionalGan(config, models.build(config.model, spec), spec)
 
 
+@functools.cache
+def _variables(low_res_factor=0):
+    """The tiny networks' initial variables, made once per test session."""
+    return _objective(low_res_factor=low_res_factor).init(jax.random.key(0))
+
+
 @pytest.mark.parametrize("low_res_factor", [0, 4])
 def test_generator_output_is_used_only_inside_the_hole(low_res_factor):
-    obj = _objective(low_res_factor=low_res_factor)
-    variables = obj.init(jax.random.key(0))
+    obj, variables = _objective(low_res_factor=low_res_factor), _variables(low_res_factor)
+    inpaint = jax.jit(obj.inpaint)  # compiled: op by op, the convolutions are slow to start
     x = jax.random.uniform(jax.random.key(1), (5, 12, 12, 1))
     mask = masks.random_square(jax.random.key(2), x.shape, 6)
-    filled = obj.inpaint(variables, x, mask)
+    filled = inpaint(variables, x, mask)
     np.testing.assert_array_equal(np.where(mask == 0, filled, 0), np.where(mask == 0, x, 0))
     assert np.abs(np.where(mask == 1, filled - x, 0)).max() > 1e-3
     # The pixels of the truth inside the hole reach the generator only through the
     # low-resolution copy: without it, the filled images ignore them entirely.
     other = jnp.where(mask == 1, 1.0 - x, x)
-    changed = np.abs(np.asarray(obj.inpaint(variables, other, mask) - filled)).max()
+    changed = np.abs(np.asarray(inpaint(variables, other, mask) - filled)).max()
     assert (changed > 1e-4) == bool(low_res_factor)
     # The composition passes gradient to the generator's output only inside the hole.
     weights = jax.random.normal(jax.random.key(3), x.shape)
@@ -132,22 +140,25 @@ def test_fakes_are_the_inpainted_images_and_with_cc_gan2_the_whole_output():
 
 
 def test_classify_is_the_discriminator_class_head_without_dropout():
-    obj = _objective()
-    variables = obj.init(jax.random.key(0))
+    obj, variables = _objective(), _variables()
     x = jax.random.uniform(jax.random.key(1), (6, 12, 12, 1))
-    logits = obj.predictors()["classify"](variables, x)
-    adversarial, classes = obj.discriminator.apply(variables["discriminator"], 2 * x - 1)
-    np.testing.assert_array_equal(logits, classes)
+    logits = jax.jit(obj.predictors()["classify"])(variables, x)
+
+    @jax.jit
+    def heads(variables, x, rng):
+        d = obj.discriminator.apply
+        train = d(variables["discriminator"], x, train=True, rngs={"dropout": rng})
+        return d(variables["discriminator"], x), train[1]
+
+    (adversarial, classes), noisy = heads(variables, 2 * x - 1, jax.random.key(2))
+    np.testing.assert_allclose(logits, classes, rtol=1e-6, atol=1e-6)
     assert logits.shape == (6, 10) and adversarial.shape == (6,)
-    _, noisy = obj.discriminator.apply(
-        variables["discriminator"], 2 * x - 1, train=True, rngs={"dropout": jax.random.key(2)}
-    )
     assert not np.allclose(noisy, classes)  # dropout is on in training only
 
 
 def test_bad_settings_are_config_errors():
     spec = DataSpec.of_images((28, 28, 1))
-    cfg = _objective().config
+    cfg = ml_collections.ConfigDict(_objective().config.to_dict())
     cfg.model.levels = 3
     with pytest.raises(ConfigError, match="multiple of 8"):
         models.build(cfg.model, spec)
@@ -178,20 +189,21 @@ def test_smoke_cc_gan2_low_res_end_to_end(fake_data, tmp_path):
     grid = np.asarray(Image.open(workdir / "samples" / "samples_00000004.png"))
     assert grid.shape[1] > 2 * grid.shape[0]  # context | in-painted | original
 
-    # The evaluator's classifier is the discriminator's class head on the averaged weights.
+    # The evaluator's test error is that of the discriminator's class head with the averaged
+    # parameters (dropout off), computed here from the checkpoint on the 64 test images.
+    from gendl.data import pipeline
     from gendl.evaluation import file_translation, runs
 
     run = runs.load_run(str(workdir))
-    x = jax.random.uniform(jax.random.key(0), (3, 28, 28, 1))
-    variables = run.state.variables()
-    _, classes = run.exp.objective.discriminator.apply(variables["discriminator"], 2 * x - 1)
-    np.testing.assert_allclose(
-        run.exp.objective.predictors()["classify"](variables, x), classes, rtol=1e-6
-    )
-    np.testing.assert_array_equal(
-        variables["discriminator"]["params"]["classes"]["kernel"],
-        run.state.ema["discriminator"]["classes"]["kernel"],
-    )
+    test = pipeline.build_eval_data(run.config, "test")
+    batch = test.read(np.arange(len(test)), np.random.default_rng(0))
+    x = 2.0 * batch["image"].astype(np.float32) / 255.0 - 1.0
+    disc = run.exp.objective.discriminator
+    _, classes = disc.apply({"params": run.state.ema["discriminator"]}, x)
+    error = np.mean(np.argmax(classes, -1) != batch["label"])
+    assert metrics[-1]["eval/classification/test_error_n64"] == pytest.approx(error)
+    _, raw = disc.apply({"params": run.state.params["discriminator"]}, x)
+    assert not np.allclose(raw, classes)  # the average is not the last parameters
 
     # gendl.translate fills a centred hole of the trained size, nothing else.
     inputs = tmp_path / "in"

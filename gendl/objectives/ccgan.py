@@ -11,10 +11,13 @@ versus in-painted, and class logits c(x). Its loss, on an unlabelled batch, the 
 batch and a labelled batch (x_L, y):
     L_D = E softplus(-l(x)) + E softplus(l(x_I)) + lambda_c E CE(c(x_L), y)
         = -E log D(x) - E log(1 - D(x_I)) - lambda_c E log p(y | x_L)
-(the paper's eq. for the CC-GAN, plus its supervised term; lambda_c = objective.class_weight).
-The generator minimises the non-saturating E softplus(-l(x_I)) = -E log D(x_I).
-With objective.full_image_fake (the paper's CC-GAN^2), G's whole output x_G = G((1 - m) x) is
-a second kind of fake as well: L_D gains E softplus(l(x_G)) and G's loss E softplus(-l(x_G)).
+(the CC-GAN game with the supervised term added; lambda_c = objective.class_weight). The
+generator minimises the non-saturating E softplus(-l(x_I)) = -E log D(x_I); the paper's
+generator has no reconstruction loss (unlike the context encoder), and neither has this one.
+With objective.full_image_fake (CC-GAN^2, the combined objective: what the paper's summaries
+describe as the discriminator also telling real from whole generated images), G's whole
+output x_G = G((1 - m) x) is a second kind of fake: L_D gains E softplus(l(x_G)) and G's
+loss E softplus(-l(x_G)).
 
 The test classifier is the discriminator's class head with its dropout off and, with
 config.ema.decay, its parameters averaged (as the SGAN's). The labelled subset (N / K images

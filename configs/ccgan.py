@@ -17,6 +17,9 @@ CC-GAN^2 (the generator's whole output is shown to the discriminator as a fake t
 The generator also sees a 4x-downsampled copy of the whole image (the paper's low-resolution
 conditioning; combine with cc_gan2 as `:cc_gan2,low_res`):
     ... --config=configs/ccgan.py:low_res
+The baseline: the same discriminator trained on the 100 labels alone (the in-painting game
+still runs but does not reach the discriminator):
+    ... --config=configs/ccgan.py:supervised_only
 Evaluate the latest checkpoint:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.evaluate --workdir=runs/ccgan --evals=classification
 Fill a 14x14 hole in the middle of any images with the trained generator:
@@ -50,6 +53,7 @@ def get_config(arg=None):
     c.objective.hole_size = 14  # 0: half the image side
     c.objective.class_weight = 1.0  # lambda_c
     c.objective.full_image_fake = False  # True: CC-GAN^2
+    c.objective.adversarial_weight = 1.0  # 0: the supervised-only baseline
 
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5
@@ -79,6 +83,8 @@ def get_config(arg=None):
     def low_res(c):
         c.model.low_res_factor = 4
 
-    return config_lib.apply_variant(
-        c, arg, {"smoke": smoke, "cc_gan2": cc_gan2, "low_res": low_res}
-    )
+    def supervised_only(c):
+        c.objective.adversarial_weight = 0.0
+
+    variants = {"smoke": smoke, "cc_gan2": cc_gan2, "low_res": low_res}
+    return config_lib.apply_variant(c, arg, {**variants, "supervised_only": supervised_only})

@@ -69,6 +69,8 @@ def test_losses_by_hand():
     np.testing.assert_allclose(supervised, 0.5 * (LN(4 / 3) + LN(4.0)), rtol=1e-6)
     np.testing.assert_allclose(adversarial, LN(8.0), rtol=1e-6)
     np.testing.assert_allclose(loss, LN(8.0) + 0.25 * (LN(4 / 3) + LN(4.0)), rtol=1e-6)
+    baseline, _, _ = ccgan.semi_supervised_loss(real, [inpainted], classes, labels, 0.5, 0.0)
+    np.testing.assert_allclose(baseline, 0.25 * (LN(4 / 3) + LN(4.0)), rtol=1e-6)
 
 
 def test_low_resolution_averages_blocks_and_repeats_them():

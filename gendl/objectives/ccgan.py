@@ -65,13 +65,17 @@ def discriminator_loss(real_logits, fake_logits: list):
     return loss
 
 
-def semi_supervised_loss(real_logits, fake_logits: list, class_logits, labels, class_weight):
+def semi_supervised_loss(
+    real_logits, fake_logits: list, class_logits, labels, class_weight, adversarial_weight=1.0
+):
     """The discriminator's whole loss: the adversarial terms on the unlabelled real and the
-    fake batches plus class_weight x the K-class cross-entropy of the labelled batch.
-    Returns (loss, adversarial, supervised)."""
+    fake batches plus class_weight x the K-class cross-entropy of the labelled batch
+    (adversarial_weight 0: the supervised-only baseline). Returns (loss, adversarial,
+    supervised)."""
     adversarial = discriminator_loss(real_logits, fake_logits)
     supervised = sgan.supervised_loss(class_logits, labels)
-    return adversarial + class_weight * supervised, adversarial, supervised
+    loss = adversarial_weight * adversarial + class_weight * supervised
+    return loss, adversarial, supervised
 
 
 def generator_loss(fake_logits: list):
@@ -109,6 +113,8 @@ class ContextConditionalGan(base.Objective):
         self.hole = int(cfg.get("hole_size", 0)) or height // 2
         masks.random_square(jax.random.key(0), (1, *self.image_shape), self.hole)  # fits?
         self.class_weight = float(cfg.get("class_weight", 1.0))
+        # 0: the discriminator learns from the labels alone (the baseline CC-GAN must beat).
+        self.adversarial_weight = float(cfg.get("adversarial_weight", 1.0))
         self.full_image_fake = bool(cfg.get("full_image_fake", False))
         self.low_res_factor = int(config.model.get("low_res_factor", 0))
         self.generator = networks["generator"]
@@ -205,7 +211,12 @@ class ContextConditionalGan(base.Objective):
             adv_real, adv_fake = adv[n_lab : n_lab + n], adv[n_lab + n :]
             fake_logits = jnp.split(adv_fake, len(fakes))
             loss, adversarial, supervised = semi_supervised_loss(
-                adv_real, fake_logits, classes[:n_lab], y_lab, self.class_weight
+                adv_real,
+                fake_logits,
+                classes[:n_lab],
+                y_lab,
+                self.class_weight,
+                self.adversarial_weight,
             )
             return loss, {
                 "loss/discriminator": loss,

@@ -2,6 +2,7 @@
 in `gendl.objectives` owns the losses (scenic's split)."""
 
 from gendl.models import (
+    ccgan,
     classifier,
     cogan,
     context_encoder,
@@ -36,6 +37,7 @@ REGISTRY = {
     "conv_classifier": classifier.build,
     "cogan28": cogan.build,
     "progan": progan.build,
+    "ccgan": ccgan.build,
 }
 # name -> build(config.model, spec): networks sized from several features of the data.
 SPEC_REGISTRY = {

@@ -4,6 +4,7 @@ from gendl.objectives import (
     aae,
     autoencoder,
     bigan,
+    ccgan,
     classifier,
     cogan,
     context_encoder,
@@ -38,6 +39,7 @@ REGISTRY = {
     "context_encoder": context_encoder.ContextEncoder,
     "music_vae": music_vae.MusicVae,
     "progan": progan.ProGan,
+    "ccgan": ccgan.ContextConditionalGan,
 }
 
 

@@ -22,6 +22,7 @@ from gendl.evaluation import prerequisites as prerequisites_lib
 from gendl.evaluation.generator_pictures import GeneratorPictures
 from gendl.evaluation.melody import Melody
 from gendl.evaluation.pair_agreement import PairAgreement
+from gendl.evaluation.super_resolution import SuperResolution
 from gendl.evaluation.translation import Translation
 from gendl.monitoring import figures
 from gendl.monitoring import images as images_lib
@@ -434,6 +435,7 @@ REGISTRY = {
     "translation": Translation,
     "pair_agreement": PairAgreement,
     "melody": Melody,
+    "super_resolution": SuperResolution,
 }
 
 

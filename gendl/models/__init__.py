@@ -14,6 +14,7 @@ from gendl.models import (
     music_vae,
     pix2pix,
     sgan_mlp,
+    srresnet,
     unpaired,
 )
 
@@ -40,6 +41,7 @@ SPEC_REGISTRY = {
     "cyclegan": unpaired.build_cyclegan,
     "dualgan": unpaired.build_dualgan,
     "music_vae": music_vae.build,
+    "srresnet": srresnet.build,
 }
 
 

@@ -14,6 +14,7 @@ from gendl.objectives import (
     music_vae,
     pix2pix,
     sgan,
+    srgan,
     vae,
     wgan_gp,
 )
@@ -34,6 +35,7 @@ REGISTRY = {
     "dualgan": dualgan.DualGan,
     "cogan": cogan.CoGan,
     "music_vae": music_vae.MusicVae,
+    "super_resolution": srgan.SuperResolution,
 }
 
 

@@ -1,0 +1,104 @@
+"""Frozen feature networks that a perceptual loss (or a metric) compares images in, chosen by
+a config string (e.g. config.objective.content = "classifier:mnist").
+
+  "classifier:<dataset>[:<layer>]"
+      gendl's own classifier of <dataset> (gendl/evaluation/classifier_config.py: "mnist",
+      "fashion_mnist", "emoji_style", ...), trained by gendl on that data on first need and
+      cached in $GENDL_CACHE_DIR/classifier/<dataset> (or `classifier_workdir`), as the
+      sample-quality metrics' feature classifier. The features are the ReLU activations of
+      its conv stage <layer> ("conv0", "conv1", ...; default the last), before that stage's
+      max-pool: the analogue of SRGAN's VGG54 (the last conv's activations before the last
+      pool) for data where no ImageNet network is at hand. Only the conv stages run, so the
+      features exist at any image size.
+  "vgg19:<file>[:<layer>]"
+      VGG19 with the ImageNet weights of a file the user has (glue to gendl.models.vgg19;
+      not on this branch).
+
+A FeatureNetwork's `load()` returns the network's flax variables; the trainer calls it once
+(`Objective.frozen_networks`) and passes them to every step, never training or saving them.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gendl.config import ConfigError
+from gendl.evaluation import extractors, prerequisites, runs
+from gendl.models import classifier as classifier_models
+from gendl.models import conv
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureNetwork:
+    description: str  # for logs and results: which network was used
+    load: Callable[[], dict]  # -> flax variables; called once by the trainer
+    features: Callable[[dict, jax.Array], jax.Array]  # (variables, [n,H,W,C] in [0,1]) -> [n,h,w,c]
+
+
+def get(spec: str, image_shape, manual_dir: str = "", cfg=None) -> FeatureNetwork:
+    """The feature network of `spec` for images of `image_shape` ([H, W, C]); `cfg` holds
+    options of its kind (classifier: classifier_workdir, classifier_overrides, data_dir)."""
+    kind, _, rest = str(spec).partition(":")
+    if kind == "classifier" and rest:
+        dataset, _, layer = rest.partition(":")
+        return _classifier(dataset, layer, image_shape, manual_dir, dict(cfg or {}))
+    raise ConfigError(
+        f"Unknown feature network {spec!r}. Use 'classifier:<dataset>[:conv<k>]' (a classifier "
+        "gendl trains on that data, e.g. 'classifier:mnist' or 'classifier:emoji_style') or "
+        "'vgg19:<weights file>[:<layer>]' (see gendl/objectives/feature_networks.py)."
+    )
+
+
+def classifier_conv_features(module: classifier_models.ConvClassifier, params, x, stage: int):
+    """ReLU(conv stage `stage`) of `module`'s classifier, before its pool: the same stages as
+    ConvClassifier.__call__ (tests/test_srgan.py checks them against its intermediates)."""
+    h = jnp.asarray(x, jnp.float32)
+    for i, c in enumerate(module.channels[: stage + 1]):
+        h = nn.relu(conv.Conv(c, 3, padding=1).apply({"params": params[f"conv{i}"]}, h))
+        if i < stage:
+            h = classifier_models._max_pool_2x2(h)
+    return h
+
+
+def _classifier(dataset, layer, image_shape, manual_dir, cfg):
+    need = extractors.classifier_prerequisite(dataset, cfg, manual_dir, cfg.get("data_dir", ""))
+    module = classifier_models.build(need.config.model, None)["classifier"]
+    stages = len(module.channels)
+    names = [f"conv{i}" for i in range(stages)]
+    layer = layer or names[-1]
+    if layer not in names:
+        raise ConfigError(
+            f"The {dataset} classifier has the conv stages {', '.join(names)}; "
+            f"feature network 'classifier:{dataset}:{layer}' names none of them."
+        )
+    stage = names.index(layer)
+    del image_shape  # conv stages only: any image size works
+
+    def load():
+        from gendl.training import loop  # the trainer imports the objectives: import late
+
+        try:
+            prerequisites.ensure(need, loop.train)
+        except prerequisites.Unavailable as e:
+            raise ConfigError(
+                f"The feature network 'classifier:{dataset}' is unavailable: {e}"
+            ) from e
+        run = runs.load_run(need.workdir)
+        if tuple(run.config.model.channels) != tuple(module.channels):
+            raise ConfigError(
+                f"The classifier at {need.workdir} has conv stages {run.config.model.channels}, "
+                f"not {module.channels}: point classifier_workdir at a run of "
+                "gendl/evaluation/classifier_config.py for this dataset."
+            )
+        return {"params": jax.device_get(run.state.variables()["classifier"]["params"])}
+
+    return FeatureNetwork(
+        description=f"gendl's {dataset} classifier ({need.workdir}), {layer} after ReLU",
+        load=load,
+        features=lambda variables, x: classifier_conv_features(
+            module, variables["params"], x, stage
+        ),
+    )

@@ -57,6 +57,8 @@ ADDED_AFTER_RECORDING = {
     "cogan:smoke",
     "emoji_style:smoke",
     "music_vae:smoke",
+    "srgan:smoke",
+    "srresnet:smoke",
 }
 
 

@@ -166,8 +166,8 @@ def chain(fake_data, tmp_path_factory):
     )
     c = _config("srgan", *args, content="classifier:mnist", feature_network=classifier)
     c.init_from = str(root / "srresnet")
-    exp = experiment.build(c)  # builds the classifier (loads the frozen network once)
-    loop.train(c, str(root / "srgan"))
+    loop.train(c, str(root / "srgan"))  # builds the classifier first, on first need
+    exp = experiment.build(c)  # loads the frozen network once
     return root, c, exp
 
 

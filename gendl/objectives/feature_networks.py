@@ -16,9 +16,13 @@ a config string (e.g. config.objective.content = "classifier:mnist").
 
 A FeatureNetwork's `load()` returns the network's flax variables; the trainer calls it once
 (`Objective.frozen_networks`) and passes them to every step, never training or saving them.
+What a feature network needs built (the classifier) is built by the trainer before it builds
+the experiment (`prerequisites_of`, gendl.training.loop): this module imports no trainer.
 """
 
 import dataclasses
+import json
+import os
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -26,9 +30,10 @@ import jax
 import jax.numpy as jnp
 
 from gendl.config import ConfigError
-from gendl.evaluation import extractors, prerequisites, runs
+from gendl.evaluation import prerequisites
 from gendl.models import classifier as classifier_models
 from gendl.models import conv
+from gendl.training import init_from
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +57,20 @@ def get(spec: str, image_shape, manual_dir: str = "", cfg=None) -> FeatureNetwor
     )
 
 
+def prerequisites_of(config) -> list:
+    """What the feature network of config.objective.content needs built first (a gendl
+    classifier not yet cached); [] for none."""
+    kind, _, rest = str(config.objective.get("content", "")).partition(":")
+    if kind != "classifier" or not rest:
+        return []
+    options = dict(config.objective.get("feature_network", {}))
+    data = config.data
+    need = prerequisites.classifier_prerequisite(
+        rest.partition(":")[0], options, data.get("manual_dir", ""), data.get("data_dir", "")
+    )
+    return [] if need.ready() else [need]
+
+
 def classifier_conv_features(module: classifier_models.ConvClassifier, params, x, stage: int):
     """ReLU(conv stage `stage`) of `module`'s classifier, before its pool: the same stages as
     ConvClassifier.__call__ (tests/test_srgan.py checks them against its intermediates)."""
@@ -64,7 +83,7 @@ def classifier_conv_features(module: classifier_models.ConvClassifier, params, x
 
 
 def _classifier(dataset, layer, image_shape, manual_dir, cfg):
-    need = extractors.classifier_prerequisite(dataset, cfg, manual_dir, cfg.get("data_dir", ""))
+    need = prerequisites.classifier_prerequisite(dataset, cfg, manual_dir, cfg.get("data_dir", ""))
     module = classifier_models.build(need.config.model, None)["classifier"]
     stages = len(module.channels)
     names = [f"conv{i}" for i in range(stages)]
@@ -78,22 +97,22 @@ def _classifier(dataset, layer, image_shape, manual_dir, cfg):
     del image_shape  # conv stages only: any image size works
 
     def load():
-        from gendl.training import loop  # the trainer imports the objectives: import late
-
-        try:
-            prerequisites.ensure(need, loop.train)
-        except prerequisites.Unavailable as e:
+        if not need.ready():  # the trainer builds it first (prerequisites_of)
             raise ConfigError(
-                f"The feature network 'classifier:{dataset}' is unavailable: {e}"
-            ) from e
-        run = runs.load_run(need.workdir)
-        if tuple(run.config.model.channels) != tuple(module.channels):
+                f"The feature network 'classifier:{dataset}' needs {need.description}, which is "
+                f"not at {need.workdir}. Training builds it on first need; to build it by "
+                f"hand run `{need.how_to}`."
+            )
+        with open(os.path.join(need.workdir, "config.json")) as f:
+            theirs = tuple(json.load(f)["model"]["channels"])
+        if theirs != tuple(module.channels):
             raise ConfigError(
-                f"The classifier at {need.workdir} has conv stages {run.config.model.channels}, "
-                f"not {module.channels}: point classifier_workdir at a run of "
+                f"The classifier at {need.workdir} has conv stages {theirs}, not "
+                f"{module.channels}: point classifier_workdir at a run of "
                 "gendl/evaluation/classifier_config.py for this dataset."
             )
-        return {"params": jax.device_get(run.state.variables()["classifier"]["params"])}
+        params = init_from.network_params(need.workdir, "classifier")
+        return {"params": jax.device_get(params)}
 
     return FeatureNetwork(
         description=f"gendl's {dataset} classifier ({need.workdir}), {layer} after ReLU",

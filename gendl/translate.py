@@ -1,5 +1,5 @@
 """Translates image files with a trained image-to-image model (pix2pix, CycleGAN, DualGAN,
-the context encoder):
+super-resolution: SRResNet, SRGAN; inpainting: the context encoder, CC-GAN):
 
     python -m gendl.translate --workdir=runs/pix2pix --input=DIR_OR_FILE --output=DIR \
         [--direction=b2a]
@@ -7,17 +7,18 @@ the context encoder):
 
 Reads one image file or every (non-hidden) file of a folder, any size or mode: transparency is
 composited onto white, grey becomes RGB (or colour grey, for a grey model), and each image is
-resized to the model's input size. Writes one PNG per input into --output at the model's
-output size, named like the input (`x.jpg` -> `x.png`). Every input is decoded before anything
-is written, so a file that is not an image stops the command with a message naming it and
-leaves --output untouched. Uses the workdir's latest checkpoint and the model's translate predict
-function for --direction: the unpaired translators (CycleGAN, DualGAN) go both ways (a2b, the
-default, or b2a); pix2pix learns the direction it was trained for and refuses the other. The
-generator's dropout noise (pix2pix, DualGAN: on at test time, as in the papers) comes from
---seed. An inpainting model (the context encoder) completes each image after cutting the hole
-of --mask (an image, resized to the model's size; white = missing, black = kept), or without
---mask the hole of the run's own mask rule (config.objective.mask; random rules draw from
---seed).
+resized to the model's input size; a super-resolution model (fully convolutional) instead
+upscales each image at its own size, by its scale (x4: a 40x30 image becomes 160x120).
+Writes one PNG per input into --output at the model's output size, named like the input
+(`x.jpg` -> `x.png`). Every input is decoded before anything is written, so a file that is
+not an image stops the command with a message naming it and leaves --output untouched. Uses
+the workdir's latest checkpoint and the model's translate predict function for --direction:
+the unpaired translators (CycleGAN, DualGAN) go both ways (a2b, the default, or b2a); pix2pix
+learns the direction it was trained for and refuses the other. The generator's dropout noise
+(pix2pix, DualGAN: on at test time, as in the papers) comes from --seed. An inpainting model (the
+context encoder) completes each image after cutting the hole of --mask (an image, resized to
+the model's size; white = missing, black = kept), or without --mask the hole of the run's own
+mask rule (config.objective.mask; random rules draw from --seed).
 """
 
 from absl import flags

@@ -60,6 +60,8 @@ ADDED_AFTER_RECORDING = {
     "emoji_style:smoke",
     "music_vae:smoke",
     "progan:smoke",
+    "srgan:smoke",
+    "srresnet:smoke",
 }
 
 

@@ -358,3 +358,25 @@ def test_files_written_by_torch_give_torchs_features(tmp_path):
         assert ours.shape == theirs.shape, layer
         assert theirs.std() > 0.01 and (theirs > 0).mean() > 0.2  # a live signal, not zeros
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
+
+
+def test_feature_network_spec_loads_the_file_and_refuses_what_cannot_work(tmp_path, state_dict):
+    """`vgg19:<file>:<layer>` as a perceptual loss names it: the file's variables, whole
+    (normalisation included), through VGG19 at that layer; a missing file and images too small
+    for the layer are ConfigErrors that say what to do."""
+    from gendl.config import ConfigError
+    from gendl.objectives import feature_networks
+
+    path = tmp_path / "vgg19.pth"
+    torch_save_fixtures.write_state_dict(path, state_dict)
+    net = feature_networks.get(f"vgg19:{path}:relu2_2", (32, 32, 3))
+    assert "relu2_2" in net.description and "vgg19.pth" in net.description
+    variables = net.load()
+    x = jnp.linspace(0.0, 1.0, 2 * 32 * 32 * 3).reshape(2, 32, 32, 3)
+    expected = vgg19.VGG19(layer="relu2_2").apply(vgg19.load_vgg19_variables(str(path)), x)
+    np.testing.assert_array_equal(net.features(variables, x), expected)
+    assert net.features(variables, x).shape == (2, 16, 16, 128)
+    with pytest.raises(ConfigError, match="no file at"):
+        feature_networks.get(f"vgg19:{tmp_path / 'absent.pth'}", (64, 64, 3))
+    with pytest.raises(ConfigError, match="at least 16x16"):
+        feature_networks.get(f"vgg19:{path}:relu5_4", (8, 8, 3))

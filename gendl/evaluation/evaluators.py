@@ -23,6 +23,7 @@ from gendl.evaluation.generator_pictures import GeneratorPictures
 from gendl.evaluation.inpainting import Inpainting
 from gendl.evaluation.melody import Melody
 from gendl.evaluation.pair_agreement import PairAgreement
+from gendl.evaluation.super_resolution import SuperResolution
 from gendl.evaluation.translation import Translation
 from gendl.monitoring import figures
 from gendl.monitoring import images as images_lib
@@ -436,6 +437,7 @@ REGISTRY = {
     "translation": Translation,
     "pair_agreement": PairAgreement,
     "melody": Melody,
+    "super_resolution": SuperResolution,
 }
 
 

@@ -31,13 +31,14 @@ import numpy as np
 
 from gendl.config import ConfigError
 from gendl.data.sampler import to_float
-from gendl.evaluation import classifier_config, predict, prerequisites, runs
+from gendl.evaluation import predict, prerequisites, runs
 
-CACHE_DIR_ENV = "GENDL_CACHE_DIR"
-
-
-def cache_dir() -> str:
-    return os.environ.get(CACHE_DIR_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "gendl")
+# Where gendl keeps what it builds once (classifiers, reference statistics); defined beside
+# the prerequisites that build them, which the objectives' feature networks also use.
+CACHE_DIR_ENV = prerequisites.CACHE_DIR_ENV
+cache_dir = prerequisites.cache_dir
+classifier_workdir = prerequisites.classifier_workdir
+classifier_prerequisite = prerequisites.classifier_prerequisite
 
 
 @dataclasses.dataclass
@@ -69,27 +70,6 @@ class Extractor:
             if lg is not None:
                 logits.append(np.asarray(lg, np.float32)[:valid])
         return np.concatenate(features), (np.concatenate(logits) if logits else None)
-
-
-def classifier_workdir(dataset: str, cfg) -> str:
-    return cfg.get("classifier_workdir", "") or os.path.join(cache_dir(), "classifier", dataset)
-
-
-def classifier_prerequisite(dataset: str, cfg, manual_dir="", data_dir=""):
-    """The classifier of `dataset` as a prerequisite (built on first need, see
-    gendl.evaluation.prerequisites), reading the data where the evaluated run reads it."""
-    workdir = classifier_workdir(dataset, cfg)
-    variant = classifier_config.VARIANTS.get(dataset)
-    flag = f"{classifier_config.__file__}{':' + variant if variant else ''}"
-    extra = "" if dataset in classifier_config.VARIANTS else f" --config.data.name={dataset}"
-    return prerequisites.Prerequisite(
-        description=f"the {dataset} feature classifier",
-        workdir=workdir,
-        config=classifier_config.for_dataset(
-            dataset, manual_dir, data_dir, cfg.get("classifier_overrides", None)
-        ),
-        how_to=f"python -m gendl.main --config={flag}{extra} --workdir={workdir}",
-    )
 
 
 def _missing_classifier(dataset, workdir):

@@ -3,9 +3,12 @@
 without defining that command's flags.
 
 Inputs of any size or mode: transparency is composited onto white, grey becomes RGB (or colour
-grey, for a grey model), and each image is resized to the model's input size. Every input is
-decoded before anything is written, so a file that is not an image stops with a message naming
-it and leaves the output folder untouched.
+grey, for a grey model), and each image is resized to the model's input size. A fully
+convolutional model (an objective with `fully_convolutional = True`: super-resolution) instead
+takes every image at its own size, so its output is the model's scale times that size;
+images of the same size are translated together. Every input is decoded before anything is
+written, so a file that is not an image stops with a message naming it and leaves the output
+folder untouched.
 """
 
 import os
@@ -53,14 +56,29 @@ def output_names(files) -> list:
     return names
 
 
-def load_images(files, image_shape) -> np.ndarray:
+def load_images(files, image_shape, resize=True):
     """uint8 [n, H, W, C] of the files, made to the model's input shape (white background
-    under transparency, grey -> RGB or RGB -> grey, resized to H x W)."""
+    under transparency, grey -> RGB or RGB -> grey, resized to H x W); with `resize=False`
+    a list of [h, w, C] arrays, each at its file's own size."""
     height, width, channels = image_shape
     colour = "grey" if channels == 1 else "rgb"
-    ops = ops_lib.parse(("alpha_white", colour, f"resize:{height},{width}"))
+    specs = ("alpha_white", colour) + ((f"resize:{height},{width}",) if resize else ())
+    ops = ops_lib.parse(specs)
     rng = np.random.default_rng(0)  # the ops above draw nothing
-    return np.stack([ops_lib.apply(ops, {"x": folder.decode(f)}, rng)["x"] for f in files])
+    images = [ops_lib.apply(ops, {"x": folder.decode(f)}, rng)["x"] for f in files]
+    return np.stack(images) if resize else images
+
+
+def _batches(images, batch_size):
+    """(indices, uint8 stack) of at most batch_size images of one size each, in file order
+    within each size."""
+    by_size = {}
+    for i, image in enumerate(images):
+        by_size.setdefault(image.shape, []).append(i)
+    for indices in by_size.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            yield chunk, np.stack([images[i] for i in chunk])
 
 
 def load_mask(path, image_shape) -> np.ndarray:
@@ -102,16 +120,23 @@ def translate_files(workdir, inputs, output, direction="", seed=0, batch_size=32
         translate = predict.translator(run.exp, direction, "gendl.translate command")
     files = input_files(inputs)
     names = output_names(files)
-    images = load_images(files, run.exp.objective.image_shape)  # all decoded before writing
+    objective = run.exp.objective
+    own_size = getattr(objective, "fully_convolutional", False)
+    # All decoded before anything is written.
+    images = load_images(files, objective.image_shape, resize=not own_size)
     fn = jax.jit(translate)
     variables = run.state.variables()
     os.makedirs(output, exist_ok=True)
-    written, key = [], jax.random.key(seed)
-    for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size].astype(np.float32) / 255.0
-        y = np.asarray(fn(variables, x, jax.random.fold_in(key, start)))
-        for name, image in zip(names[start : start + batch_size], y, strict=True):
-            written.append(_write_png(os.path.join(output, name), image))
+    key = jax.random.key(seed)
+    written = [None] * len(files)
+    # Resized inputs form one size group in file order, so the noise key of a batch is
+    # folded from its first file's index either way.
+    for indices, x in _batches(images, batch_size):
+        y = np.asarray(
+            fn(variables, x.astype(np.float32) / 255.0, jax.random.fold_in(key, indices[0]))
+        )
+        for i, image in zip(indices, y, strict=True):
+            written[i] = _write_png(os.path.join(output, names[i]), image)
     return written
 
 

@@ -19,6 +19,7 @@ from absl import logging
 from gendl.config import ConfigError
 from gendl.data import source
 from gendl.data.source import DataError
+from gendl.evaluation import classifier_config
 
 
 class Unavailable(ConfigError):
@@ -83,3 +84,31 @@ def _build(need, final, train):
         final.rmdir()  # empty (checked under the lock above)
     os.rename(partial, final)
     logging.info("Built %s in %s", need.description, final)
+
+
+CACHE_DIR_ENV = "GENDL_CACHE_DIR"
+
+
+def cache_dir() -> str:
+    return os.environ.get(CACHE_DIR_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "gendl")
+
+
+def classifier_workdir(dataset: str, cfg) -> str:
+    return cfg.get("classifier_workdir", "") or os.path.join(cache_dir(), "classifier", dataset)
+
+
+def classifier_prerequisite(dataset: str, cfg, manual_dir="", data_dir=""):
+    """The classifier of `dataset` as a prerequisite (built on first need, see `ensure`),
+    reading the data where the evaluated run reads it."""
+    workdir = classifier_workdir(dataset, cfg)
+    variant = classifier_config.VARIANTS.get(dataset)
+    flag = f"{classifier_config.__file__}{':' + variant if variant else ''}"
+    extra = "" if dataset in classifier_config.VARIANTS else f" --config.data.name={dataset}"
+    return Prerequisite(
+        description=f"the {dataset} feature classifier",
+        workdir=workdir,
+        config=classifier_config.for_dataset(
+            dataset, manual_dir, data_dir, cfg.get("classifier_overrides", None)
+        ),
+        how_to=f"python -m gendl.main --config={flag}{extra} --workdir={workdir}",
+    )

@@ -17,6 +17,7 @@ from gendl.models import (
     pix2pix,
     progan,
     sgan_mlp,
+    srresnet,
     unpaired,
 )
 
@@ -46,6 +47,7 @@ SPEC_REGISTRY = {
     "cyclegan": unpaired.build_cyclegan,
     "dualgan": unpaired.build_dualgan,
     "music_vae": music_vae.build,
+    "srresnet": srresnet.build,
 }
 
 

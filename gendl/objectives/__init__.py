@@ -17,6 +17,7 @@ from gendl.objectives import (
     pix2pix,
     progan,
     sgan,
+    srgan,
     vae,
     wgan_gp,
 )
@@ -40,6 +41,7 @@ REGISTRY = {
     "music_vae": music_vae.MusicVae,
     "progan": progan.ProGan,
     "ccgan": ccgan.ContextConditionalGan,
+    "super_resolution": srgan.SuperResolution,
 }
 
 

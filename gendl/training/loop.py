@@ -22,6 +22,7 @@ from gendl.evaluation import evaluators, prerequisites
 from gendl.monitoring import images as images_lib
 from gendl.monitoring import metrics as metrics_lib
 from gendl.monitoring import progress as progress_lib
+from gendl.objectives import feature_networks
 from gendl.training import experiment as experiment_lib
 from gendl.training import final_evals, init_from, preemption, workdir_lock
 
@@ -152,6 +153,10 @@ def _train(config, workdir, preempt, timed_after, mesh):
 
 def _train_locked(config, workdir, preempt, timed_after, mesh):
     primary = jax.process_index() == 0
+    # A frozen feature network gendl trains itself (a classifier) is built before the
+    # experiment loads it.
+    for need in feature_networks.prerequisites_of(config):
+        prerequisites.ensure(need, train)
     exp = experiment_lib.build(config, mesh)
     # What an evaluator needs from outside the run (e.g. a trained feature extractor) is
     # checked now, not after hours of training.

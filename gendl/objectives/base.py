@@ -218,6 +218,31 @@ def update_network(name, loss_fn, params, opt_state, optimizers):
     return p, o, {**metrics, **norms}
 
 
+def discriminator_step(ctx, apply, params, opt_state, collections, real, fake, loss):
+    """One optimiser step of the network "discriminator" on `real` and `fake` (tuples of its
+    inputs), scored in two passes, fake first, so that batch norm normalises each set on its
+    own, as the pix2pix and SRGAN reference code do. `apply(params, collections, *inputs)` ->
+    (logits, new collections) is a training forward pass; `loss(real_logits, fake_logits)`.
+    Returns (params, opt_state, collections, metrics)."""
+
+    def loss_fn(p):
+        fake_logits, c = apply(p, collections, *fake)
+        real_logits, c = apply(p, c, *real)
+        value = loss(real_logits, fake_logits)
+        metrics = {
+            "loss/discriminator": value,
+            "d_real": jnp.mean(real_logits),
+            "d_fake": jnp.mean(fake_logits),
+        }
+        return value, (c, metrics)
+
+    (_, (collections, metrics)), grads = value_and_grad(loss_fn, has_aux=True)(params)
+    params, opt_state, norms = apply_gradients(
+        ctx.optimizers["discriminator"], params, opt_state, grads, "discriminator"
+    )
+    return params, opt_state, collections, {**metrics, **norms}
+
+
 def init_networks(networks: dict, rng, example_inputs: dict, **kwargs) -> dict:
     """Initialises each network on its example input with its own key; returns
     {network name: flax variables}."""

@@ -23,6 +23,8 @@ mask; `translate(variables, x, rng=None)` with the config's mask rule (drawn fro
 a fixed key), which `gendl.translate` and the evaluators use; `mask(rng, shape)` the rule.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -176,21 +178,13 @@ class ContextEncoder(base.Objective):
         return state, {**metrics, **g_metrics, **norms}
 
     def _discriminator_step(self, ctx, d_params, d_opt, model_state, real, fake):
-        def loss_fn(p):
-            # Real and completed images in separate passes: batch norm normalises each alone.
-            d_state = model_state["discriminator"]
-            fake_logits, d_state = self._apply(self.discriminator, p, d_state, fake)
-            real_logits, d_state = self._apply(self.discriminator, p, d_state, real)
-            loss = gan_losses.discriminator_loss("non_saturating", real_logits, fake_logits)
-            m = {
-                "loss/discriminator": loss,
-                "d_real": jnp.mean(real_logits),
-                "d_fake": jnp.mean(fake_logits),
-            }
-            return loss, (d_state, m)
-
-        (_, (d_state, m)), grads = base.value_and_grad(loss_fn, has_aux=True)(d_params)
-        d_params, d_opt, norms = base.apply_gradients(
-            ctx.optimizers["discriminator"], d_params, d_opt, grads, "discriminator"
+        return base.discriminator_step(
+            ctx,
+            functools.partial(self._apply, self.discriminator),
+            d_params,
+            d_opt,
+            model_state["discriminator"],
+            real=(real,),
+            fake=(fake,),
+            loss=functools.partial(gan_losses.discriminator_loss, "non_saturating"),
         )
-        return d_params, d_opt, d_state, {**m, **norms}

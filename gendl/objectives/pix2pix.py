@@ -22,6 +22,8 @@ translating (the reference code, at batch size 1, uses the test image's own stat
 Batch norm statistics live in `state.model_state`; D's are advanced by its own step only.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -186,26 +188,16 @@ class Pix2Pix(base.Objective):
         return state, {**metrics, **g_metrics, **norms}
 
     def _discriminator_step(self, ctx, params, opt_state, model_state, x, y, y_hat):
-        def loss_fn(p):
-            # Real and fake pairs in separate passes: batch norm normalises each on its own.
-            d_state = model_state["discriminator"]
-            fake, d_state = self._apply(self.discriminator, p, d_state, x, y_hat)
-            real, d_state = self._apply(self.discriminator, p, d_state, x, y)
-            loss = discriminator_loss(real, fake)
-            m = {"loss/discriminator": loss, "d_real": jnp.mean(real), "d_fake": jnp.mean(fake)}
-            return loss, (d_state, m)
-
-        (_, (d_state, m)), grads = base.value_and_grad(loss_fn, has_aux=True)(
-            params["discriminator"]
-        )
-        d_params, d_opt, norms = base.apply_gradients(
-            ctx.optimizers["discriminator"],
+        return base.discriminator_step(
+            ctx,
+            functools.partial(self._apply, self.discriminator),
             params["discriminator"],
             opt_state["discriminator"],
-            grads,
-            "discriminator",
+            model_state["discriminator"],
+            real=(x, y),
+            fake=(x, y_hat),
+            loss=discriminator_loss,
         )
-        return d_params, d_opt, d_state, {**m, **norms}
 
 
 def test_source(config):

@@ -26,6 +26,8 @@ passed to each step, never trained or checkpointed. Batch norm statistics live i
 `state.model_state`; D's are advanced by its own step only.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -201,23 +203,13 @@ class SuperResolution(base.Objective):
         return state, {**metrics, **g_metrics, **norms, "train_psnr": psnr}
 
     def _discriminator_step(self, ctx, params, opt_state, model_state, y, y_hat):
-        def loss_fn(p):
-            # Real and super-resolved images in separate passes: batch norm sees each alone.
-            d_state = model_state["discriminator"]
-            fake, d_state = self._apply(self.discriminator, p, d_state, y_hat)
-            real, d_state = self._apply(self.discriminator, p, d_state, y)
-            loss = 2.0 * discriminator_loss(real, fake)
-            m = {"loss/discriminator": loss, "d_real": jnp.mean(real), "d_fake": jnp.mean(fake)}
-            return loss, (d_state, m)
-
-        (_, (d_state, m)), grads = base.value_and_grad(loss_fn, has_aux=True)(
-            params["discriminator"]
-        )
-        d_params, d_opt, norms = base.apply_gradients(
-            ctx.optimizers["discriminator"],
+        return base.discriminator_step(
+            ctx,
+            functools.partial(self._apply, self.discriminator),
             params["discriminator"],
             opt_state["discriminator"],
-            grads,
-            "discriminator",
+            model_state["discriminator"],
+            real=(y,),
+            fake=(y_hat,),
+            loss=lambda real, fake: 2.0 * discriminator_loss(real, fake),
         )
-        return d_params, d_opt, d_state, {**m, **norms}

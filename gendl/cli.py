@@ -6,12 +6,14 @@ import os
 import sys
 import traceback
 
+import jax
 from absl import app, flags, logging
 
 from gendl import checkpointing
 from gendl.config import ConfigError
 from gendl.data.source import DataError
 from gendl.monitoring import console
+from gendl.parallel import peer_death
 from gendl.training import loop
 
 # Failures whose message already says what to do: print it, no traceback wall.
@@ -36,6 +38,11 @@ def call(main_fn, argv, name="gendl", verbosity=logging.INFO) -> int:
     except loop.Preempted as e:
         print(f"{name}: {e}", file=sys.stderr)
         return PREEMPTED_EXIT_CODE
+    except jax.errors.JaxRuntimeError as e:
+        if not peer_death.lost_peer(e):
+            raise
+        print(f"{name}: error: {peer_death.lost_peer_message(e)}", file=sys.stderr)
+        return 1
 
 
 def parse_flags(argv):

@@ -458,3 +458,30 @@ def test_two_trainers_then_a_kill_at_a_random_moment_then_resume_is_bitwise(
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
     assert [m["step"] for m in metrics_of(killed)] == [m["step"] for m in metrics_of(straight)]
+
+
+def test_a_collective_that_lost_its_peer_is_one_paragraph_not_a_traceback(capsys):
+    """On CPU a gloo collective whose peer died raises at once (before the coordination
+    service's abort): `cli.call` turns exactly that error into one paragraph; any other
+    runtime error still propagates."""
+    import jax
+
+    from gendl import cli
+
+    def lost(argv):
+        raise jax.errors.JaxRuntimeError(
+            "UNKNOWN: Gloo AllGather failed: [external/gloo/gloo/transport/tcp/pair.cc:538] "
+            "Read error [127.0.0.1]:19335: Connection reset by peer"
+        )
+
+    assert cli.call(lost, [], "gendl.main") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gendl.main: error: a collective operation lost its connection")
+    assert "Gloo AllGather failed" in err and "same command again" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+    def other(argv):
+        raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: out of memory")
+
+    with pytest.raises(jax.errors.JaxRuntimeError, match="RESOURCE_EXHAUSTED"):
+        cli.call(other, [], "gendl.main")

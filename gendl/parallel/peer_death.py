@@ -86,6 +86,31 @@ def message(report: bytes) -> str:
     )
 
 
+# A collective (gloo on CPU) whose peer went away fails at once with a Python exception,
+# before the coordination service notices the missed heartbeats and aborts the process.
+_LOST_PEER = re.compile(
+    r"Gloo \w+ failed.*(Connection reset by peer|Connection closed by peer|Read error|"
+    r"Write error|Socket closed|Broken pipe)",
+    re.DOTALL,
+)
+
+
+def lost_peer(error: BaseException) -> bool:
+    """Whether `error` is a collective that lost its connection to a peer process."""
+    return bool(_LOST_PEER.search(str(error)))
+
+
+def lost_peer_message(error: BaseException) -> str:
+    """The paragraph for `lost_peer` errors (the abort's paragraph follows it if it comes)."""
+    first_line = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+    return (
+        "a collective operation lost its connection to a peer process, which has probably "
+        f"died (JAX: {first_line}). See the other processes' output for why. Checkpoints "
+        "written so far are intact: run the same command again (all processes) to resume "
+        "from the latest one."
+    )
+
+
 def _write(fd: int, data: bytes) -> None:
     while data:
         data = data[os.write(fd, data) :]

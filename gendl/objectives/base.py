@@ -218,6 +218,16 @@ def update_network(name, loss_fn, params, opt_state, optimizers):
     return p, o, {**metrics, **norms}
 
 
+def update_through(ctx, name, loss_fn, output, pullback, params, opt_state):
+    """One optimiser step of network `name` on `loss_fn(output) -> (loss, metrics)`, the
+    gradient taken through `pullback` (the vjp of the forward pass that made `output`, so that
+    pass runs once for both networks' steps). Returns (params, opt_state, metrics + norms)."""
+    (_, metrics), cotangent = value_and_grad(loss_fn, has_aux=True)(output)
+    (grads,) = pullback(cotangent)
+    p, o, norms = apply_gradients(ctx.optimizers[name], params[name], opt_state[name], grads, name)
+    return p, o, {**metrics, **norms}
+
+
 def discriminator_step(ctx, apply, params, opt_state, collections, real, fake, loss):
     """One optimiser step of the network "discriminator" on `real` and `fake` (tuples of its
     inputs), scored in two passes, fake first, so that batch norm normalises each set on its

@@ -239,14 +239,8 @@ class ContextConditionalGan(base.Objective):
             hole_mse = jnp.sum(mask * (generated - x) ** 2) / jnp.maximum(jnp.sum(mask), 1.0)
             return loss, {"loss/generator": loss, "hole_mse": hole_mse}
 
-        (_, g_metrics), cotangent = base.value_and_grad(gen_loss, has_aux=True)(generated)
-        (g_grads,) = pullback(cotangent)
-        params["generator"], opt_state["generator"], g_norms = base.apply_gradients(
-            ctx.optimizers["generator"],
-            params["generator"],
-            opt_state["generator"],
-            g_grads,
-            "generator",
+        params["generator"], opt_state["generator"], g_metrics = base.update_through(
+            ctx, "generator", gen_loss, generated, pullback, params, opt_state
         )
         state = state.replace(params=params, opt_state=opt_state, model_state=model_state)
-        return state, {**d_metrics, **g_metrics, **g_norms}
+        return state, {**d_metrics, **g_metrics}

@@ -165,17 +165,11 @@ class ContextEncoder(base.Objective):
             loss = self.lambda_rec * rec + self.lambda_adv * adversarial
             return loss, {**m, "loss/generator_adversarial": adversarial, "loss/generator": loss}
 
-        (_, g_metrics), cotangent = base.value_and_grad(g_loss, has_aux=True)(painted)
-        (g_grads,) = pullback(cotangent)
-        params["generator"], opt_state["generator"], norms = base.apply_gradients(
-            ctx.optimizers["generator"],
-            params["generator"],
-            opt_state["generator"],
-            g_grads,
-            "generator",
+        params["generator"], opt_state["generator"], g_metrics = base.update_through(
+            ctx, "generator", g_loss, painted, pullback, params, opt_state
         )
         state = state.replace(params=params, opt_state=opt_state, model_state=model_state)
-        return state, {**metrics, **g_metrics, **norms}
+        return state, {**metrics, **g_metrics}
 
     def _discriminator_step(self, ctx, d_params, d_opt, model_state, real, fake):
         return base.discriminator_step(

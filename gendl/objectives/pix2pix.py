@@ -175,17 +175,11 @@ class Pix2Pix(base.Objective):
                 m["loss/generator_adversarial"] = adversarial
             return loss, {**m, "loss/generator": loss}
 
-        (_, g_metrics), cotangent = base.value_and_grad(g_loss, has_aux=True)(y_hat)
-        (g_grads,) = pullback(cotangent)
-        params["generator"], opt_state["generator"], norms = base.apply_gradients(
-            ctx.optimizers["generator"],
-            params["generator"],
-            opt_state["generator"],
-            g_grads,
-            "generator",
+        params["generator"], opt_state["generator"], g_metrics = base.update_through(
+            ctx, "generator", g_loss, y_hat, pullback, params, opt_state
         )
         state = state.replace(params=params, opt_state=opt_state, model_state=model_state)
-        return state, {**metrics, **g_metrics, **norms}
+        return state, {**metrics, **g_metrics}
 
     def _discriminator_step(self, ctx, params, opt_state, model_state, x, y, y_hat):
         return base.discriminator_step(

@@ -187,20 +187,14 @@ class SuperResolution(base.Objective):
                 m["loss/generator_adversarial"] = fooling
             return loss, {**m, "loss/generator": loss}
 
-        (_, g_metrics), cotangent = base.value_and_grad(g_loss, has_aux=True)(y_hat)
-        (g_grads,) = pullback(cotangent)
-        params["generator"], opt_state["generator"], norms = base.apply_gradients(
-            ctx.optimizers["generator"],
-            params["generator"],
-            opt_state["generator"],
-            g_grads,
-            "generator",
+        params["generator"], opt_state["generator"], g_metrics = base.update_through(
+            ctx, "generator", g_loss, y_hat, pullback, params, opt_state
         )
         psnr = 10.0 * jnp.log10(
             1.0 / jnp.maximum(mse(jnp.clip(to_unit(y_hat), 0, 1), target), 1e-12)
         )
         state = state.replace(params=params, opt_state=opt_state, model_state=model_state)
-        return state, {**metrics, **g_metrics, **norms, "train_psnr": psnr}
+        return state, {**metrics, **g_metrics, "train_psnr": psnr}
 
     def _discriminator_step(self, ctx, params, opt_state, model_state, y, y_hat):
         return base.discriminator_step(

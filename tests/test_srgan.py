@@ -8,6 +8,7 @@ import json
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 from flax import traverse_util
@@ -279,3 +280,29 @@ def test_translate_upscales_each_image_at_its_own_size(chain, tmp_path):
     assert [p.split("/")[-1] for p in written] == ["a.png", "b.png", "c.png"]
     assert sizes == [(24, 20), (28, 28), (24, 20)]  # x4, (width, height)
     assert all(Image.open(p).mode == "L" for p in written)  # the MNIST model is grey
+
+
+def test_compare_with_scores_another_run_beside_this_one(chain):
+    """compare_with=<the SRResNet run> scores it exactly as its own evaluation did, and
+    puts its column between bicubic and the model: low | bicubic | SRResNet | SRGAN | target."""
+    root, c, exp = chain
+    from gendl.evaluation import evaluators, runs
+
+    cfg = ml_collections.ConfigDict(c.evals.super_resolution.to_dict())
+    cfg.compare_with = str(root / "srresnet")
+    figures, pictures = evaluators.build(exp, "super_resolution", cfg).run(
+        runs.load_run(str(root / "srgan")).state.variables()
+    )
+    own = _metrics(root / "srresnet")[-1]
+    for name in ("psnr_y", "ssim_y", "psnr", "ssim"):
+        assert figures[f"compare_{name}"] == pytest.approx(
+            own[f"eval/super_resolution/{name}"], rel=1e-5
+        )
+    assert figures["compare_psnr"] != figures["psnr"]  # two different generators
+    plain = evaluators.build(exp, "super_resolution", c.evals.super_resolution).run(
+        runs.load_run(str(root / "srgan")).state.variables()
+    )
+    assert plain[0]["psnr"] == pytest.approx(figures["psnr"], rel=1e-6)
+    wide, narrow = pictures["upscaled"], plain[1]["upscaled"]
+    assert wide.shape[0] == narrow.shape[0]
+    assert wide.shape[1] == pytest.approx(narrow.shape[1] * 5 / 4, rel=0.05)  # one more column

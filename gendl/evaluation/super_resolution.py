@@ -18,14 +18,21 @@ FID (`fid_classifier`, e.g. "mnist" or "emoji_style"; "" = none): between the 12
 penultimate features of gendl's classifier of that data (gendl.evaluation.extractors, built
 on first need) of the upscaled and of the real test images: how real the outputs look to a
 network, where PSNR rewards the blurry average. SRGAN should lower it at some cost in PSNR.
+
+`compare_with` (a workdir of another super-resolution run, e.g. the SRResNet an SRGAN
+started from): its upscaling of the same inputs is scored alike (figures prefixed
+"compare_") and shown as a column after bicubic, so one grid reads low-res | bicubic |
+SRResNet | SRGAN | target, the paper's figure:
+    python -m gendl.evaluate --workdir=runs/srgan --set=super_resolution.compare_with=runs/srresnet
 """
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gendl.config import ConfigError
 from gendl.data import pipeline, resolution
-from gendl.evaluation import extractors, sample_quality, translation
+from gendl.evaluation import extractors, runs, sample_quality, translation
 from gendl.evaluation import predict as predict_lib
 from gendl.monitoring import images as images_lib
 
@@ -58,7 +65,8 @@ def scores(output, target, border: int) -> dict:
 class SuperResolution:
     """config.evals.<name>: type "super_resolution", num_examples (default the whole test
     split), batch_size (64), num_pictures (16), border (default the scale), fid_classifier
-    ("": no FID), classifier_workdir and the extractor's other settings."""
+    ("": no FID), classifier_workdir and the extractor's other settings, compare_with ("":
+    none; else another run's workdir, see the module docstring)."""
 
     NEEDS = ("translate",)
 
@@ -85,6 +93,7 @@ class SuperResolution:
             return x, out, values
 
         self._fn = upscale_and_score
+        self._compare = self._compared_run(cfg.get("compare_with", ""), border)
         self.data = pipeline.build_eval_data(exp.config, "test")
         self.num_examples = min(int(cfg.get("num_examples", len(self.data))), len(self.data))
         self.batch_size = int(cfg.get("batch_size", 64))
@@ -94,31 +103,55 @@ class SuperResolution:
             extractors.build("classifier", self.classifier, cfg) if self.classifier else None
         )
 
+    def _compared_run(self, workdir, border):
+        """(jitted upscale-and-score of the run at `workdir`, its variables), or None."""
+        if not workdir:
+            return None
+        other = runs.load_run(workdir)
+        (translate,) = predict_lib.of(other.exp).require(
+            f"super_resolution evaluator's compare_with={workdir!r}", *self.NEEDS
+        )
+        if int(other.exp.config.model.get("scale", 4)) != self.scale:
+            raise ConfigError(
+                f"super_resolution.compare_with={workdir!r} upscales x"
+                f"{other.exp.config.model.get('scale', 4)}, this run x{self.scale}: compare "
+                "runs of the same scale."
+            )
+
+        @jax.jit
+        def upscale_and_score(variables, target):
+            out = translate(variables, resolution.downscale(target, self.scale))
+            return out, scores(out, target, border)
+
+        return upscale_and_score, other.state.variables()
+
     def run(self, variables):
         sums, count, pictures = {}, 0, []
-        features = {"": [], "bicubic_": [], "target": []}
+        features = {"": [], "bicubic_": [], "compare_": [], "target": []}
         for start in range(0, self.num_examples, self.batch_size):
             index = np.arange(start, min(start + self.batch_size, self.num_examples))
             target = self.data.read(index, np.random.default_rng(0))["image"]
             target = np.asarray(target, np.float32) / 255.0
             x, out, values = jax.device_get(self._fn(variables, target))
+            columns = [out["bicubic_"], out[""]]
+            if self._compare is not None:
+                fn, other_variables = self._compare
+                out["compare_"], other = jax.device_get(fn(other_variables, target))
+                values.update({"compare_" + k: v for k, v in other.items()})
+                columns.insert(1, out["compare_"])
             for name, v in values.items():
                 sums[name] = sums.get(name, 0.0) + float(np.sum(v))
             count += len(index)
             if self.extractor is not None:
-                for key, images in (
-                    ("", out[""]),
-                    ("bicubic_", out["bicubic_"]),
-                    ("target", target),
-                ):
+                for key, images in (*out.items(), ("target", target)):
                     features[key].append(self.extractor(images_lib.to_uint8(images))[0])
             if len(pictures) < self.num_pictures:
                 low = np.asarray(resolution.nearest(x, self.scale))
-                pictures += list(np.concatenate([low, out["bicubic_"], out[""], target], axis=2))
+                pictures += list(np.concatenate([low, *columns, target], axis=2))
         result = {k: v / count for k, v in sums.items()}
         if self.extractor is not None and count >= 2:
             real = np.concatenate(features["target"])
-            for prefix in ("", "bicubic_"):
+            for prefix in [p for p in ("", "bicubic_", "compare_") if features[p]]:
                 fid = sample_quality.fid(np.concatenate(features[prefix]), real)
                 result[f"{prefix}fid/{self.classifier}"] = fid
         grid = images_lib.make_grid(np.stack(pictures[: self.num_pictures]))

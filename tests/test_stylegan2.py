@@ -78,25 +78,23 @@ def test_resampling_preserves_a_constant_and_halves_or_doubles_the_size():
 
 
 def test_networks_shapes_mixing_and_conditioning():
-    g = sg2.Generator(
-        resolution=16, channels=3, w_dim=8, mapping_layers=2, fmap_base=32, fmap_max=8
-    )
-    d = sg2.Discriminator(resolution=16, fmap_base=32, fmap_max=8, num_classes=10)
+    g = sg2.Generator(resolution=8, channels=3, w_dim=8, mapping_layers=2, fmap_base=16, fmap_max=4)
+    d = sg2.Discriminator(resolution=8, fmap_base=16, fmap_max=4, num_classes=10)
     z = jax.random.normal(jax.random.key(0), (4, 8))
-    assert g.num_ws == 6  # 4x4: conv, toRGB; 8x8 and 16x16: two convs each (toRGB shared)
+    assert g.num_ws == 4  # 4x4: conv, toRGB; 8x8: two convs (the first shares toRGB's w)
 
     @jax.jit  # one program: flax run op by op costs a minute of dispatch on two cores
     def run(z):
         v = g.init(jax.random.key(1), z)
         img = g.apply(v, z, noise_key=jax.random.key(2))
         w = g.apply(v, z, method=sg2.Generator.map)
-        ws = jnp.broadcast_to(w[:, None], (4, 6, 8))
+        ws = jnp.broadcast_to(w[:, None], (4, 4, 8))
         same = g.apply(v, ws, None, method=sg2.Generator.synthesize) - g.apply(v, z)
         dv = d.init(jax.random.key(4), img, jnp.zeros((4,), jnp.int32))
         return img, same, d.apply(dv, img, jnp.arange(4))
 
     img, same, scores = run(z)
-    assert img.shape == (4, 16, 16, 3) and scores.shape == (4,)
+    assert img.shape == (4, 8, 8, 3) and scores.shape == (4,)
     np.testing.assert_allclose(same, 0.0, atol=1e-6)  # __call__ = map, then synthesize
     w1, w2 = jnp.zeros((2, 3)), jnp.ones((2, 3))
     mixed = sg2_objective.mix_styles(w1, w2, 6, jax.random.key(3), prob=1.0)
@@ -128,12 +126,14 @@ def test_path_length_of_a_linear_generator():
     c, num_ws, key = 3.0, 2, jax.random.key(5)
     synth = lambda ws: c * jnp.mean(ws, axis=1).reshape(-1, 8, 8, 1)
     ws = jax.random.normal(jax.random.key(0), (4, num_ws, 64))
-    lengths = sg2_objective.path_lengths(synth, ws, key)
+    lengths = jax.jit(sg2_objective.path_lengths, static_argnums=0)(synth, ws, key)
     y = jax.random.normal(key, (4, 8, 8, 1)) / 8.0
     expected = c * jnp.sqrt(jnp.sum(y**2, axis=(1, 2, 3))) / num_ws
     np.testing.assert_allclose(lengths, expected, rtol=1e-5)
     # E||J^T y||^2 = c^2 / num_ws^2 * E||eps||^2 / 64 = (c / num_ws)^2.
-    big = sg2_objective.path_lengths(synth, jnp.zeros((4000, num_ws, 64)), key)
+    big = jax.jit(sg2_objective.path_lengths, static_argnums=0)(
+        synth, jnp.zeros((4000, num_ws, 64)), key
+    )
     assert float(jnp.sqrt(jnp.mean(big**2))) == pytest.approx(c / num_ws, rel=0.02)
 
 
@@ -148,6 +148,18 @@ def test_ada_p_rule():
     np.testing.assert_allclose([up, down], [0.3 + step, 0.3 - step], rtol=1e-6)
     assert float(ada.adjust_p(jnp.float32(0.0), -3.0, 10.0, **kw)) == 0.0  # clipped at 0
     assert float(ada.adjust_p(jnp.float32(1.0), 10.0, 10.0, **kw)) == 1.0  # and at 1
+
+
+def test_lazy_regularisation_phases(fake_data):
+    c = _smoke(fake_data)
+    c.objective.r1_interval, c.objective.pl_interval = 16, 4  # the paper's
+    obj = experiment.build(c).objective
+    assert obj.phases() == ("main", "pl", "r1", "r1_pl")
+    phases = [obj.phase(s) for s in range(33)]
+    assert [s for s, p in enumerate(phases) if "r1" in p] == [0, 16, 32]
+    assert [s for s, p in enumerate(phases) if "pl" in p] == list(range(0, 33, 4))
+    c.objective.pl_weight = 0.0  # no path length: its phases are gone
+    assert experiment.build(c).objective.phases() == ("main", "r1")
 
 
 def test_ada_accumulates_signs_and_adjusts_every_interval(fake_data):
@@ -180,7 +192,7 @@ AUGMENTS = {
 
 @pytest.mark.parametrize("name", sorted(AUGMENTS))
 def test_augmentations_are_the_same_for_real_and_fake_and_differentiable(name):
-    aug, key = AUGMENTS[name], jax.random.key(3)
+    aug, key = jax.jit(AUGMENTS[name]), jax.random.key(3)
     real, fake = _pair()
     a, b = aug(real, key), aug(fake, key)
     # Image 0 is in both batches: the same transform; the others differ with their content.
@@ -189,10 +201,10 @@ def test_augmentations_are_the_same_for_real_and_fake_and_differentiable(name):
     # Differentiable: the vjp of the op is its jacobian (each op is affine in the image),
     # checked against a finite difference along a random direction.
     v = jax.random.normal(jax.random.key(4), real.shape)
-    _, tangent = jax.jvp(lambda x: aug(x, key), (real,), (v,))
+    _, tangent = jax.jit(lambda x, v: jax.jvp(lambda x: aug(x, key), (x,), (v,)))(real, v)
     finite = (aug(real + 1e-2 * v, key) - aug(real, key)) / 1e-2
     np.testing.assert_allclose(tangent, finite, atol=2e-3)
-    grads = jax.grad(lambda x: jnp.sum(aug(x, key) ** 2))(real)
+    grads = jax.jit(jax.grad(lambda x: jnp.sum(aug(x, key) ** 2)))(real)
     assert bool(jnp.all(jnp.isfinite(grads))) and float(jnp.max(jnp.abs(grads))) > 0
 
 
@@ -262,8 +274,8 @@ def test_smoke_resumes_exactly_with_ada_p_and_path_length_mean(trained):
     assert (trained / "straight" / png).read_bytes() == (trained / "resumed" / png).read_bytes()
 
 
-def test_sample_truncation_towards_the_tracked_mean_w(trained, fake_data):
-    from gendl.evaluation import runs
+def test_sample_truncation_towards_the_tracked_mean_w(trained, tmp_path):
+    from gendl.evaluation import runs, workdir
 
     run = runs.load_run(str(trained / "straight"))
     obj, variables = run.exp.objective, run.state.variables()
@@ -276,3 +288,9 @@ def test_sample_truncation_towards_the_tracked_mean_w(trained, fake_data):
     np.testing.assert_array_equal(
         obj.sample_truncated(variables, noise, 1.0), obj.sample(variables, noise)
     )
+    # gendl.sample --truncation=0: every image is the mean w's.
+    images, _ = workdir.export_npz(
+        str(trained / "straight"), 3, str(tmp_path / "s.npz"), batch_size=3, truncation=0.0
+    )
+    assert images.dtype == np.uint8 and images.shape == (3, 6, 6, 1)
+    np.testing.assert_array_equal(images, np.broadcast_to(images[:1], images.shape))

@@ -36,6 +36,7 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gendl.config import ConfigError
 from gendl.models import equalized as eq
@@ -43,7 +44,7 @@ from gendl.models.progan import num_features, resolution_levels
 
 MODCONV_MODES = ("activations", "grouped", "einsum")
 _SQRT2 = math.sqrt(2.0)
-_FIR = jnp.array([1.0, 3.0, 3.0, 1.0])
+_FIR = np.array([1.0, 3.0, 3.0, 1.0], np.float32)  # numpy: no device array at import
 
 
 def _act(x):
@@ -61,8 +62,8 @@ def normalize_2nd_moment(x, eps: float = 1e-8):
 def _fir(x, pad: tuple, gain: float = 1.0, stride: int = 1):
     """Depthwise 4x4 filtering by outer([1,3,3,1]) (normalised, times `gain`) of NHWC x."""
     c = x.shape[-1]
-    f = jnp.outer(_FIR, _FIR)
-    f = (f / jnp.sum(f) * gain).astype(x.dtype)
+    f = np.outer(_FIR, _FIR)
+    f = jnp.asarray(f / np.sum(f) * gain, x.dtype)
     kernel = jnp.broadcast_to(f[:, :, None, None], (4, 4, 1, c))
     return jax.lax.conv_general_dilated(
         x,

@@ -116,7 +116,8 @@ class StyleGan2(base.Objective):
                 f"config.objective.augment={self.augment!r}; use '' (none), 'diffaug' "
                 "(DiffAugment) or 'ada' (adaptive discriminator augmentation)."
             )
-        self.diffaug_ops = diffaugment.parse_policy(str(cfg.get("diffaug_policy", "")) or "color")
+        if self.augment == "diffaug":
+            self.diffaug_ops = diffaugment.parse_policy(str(cfg.get("diffaug_policy", "")))
         self.ada_target = float(cfg.get("ada_target", 0.6))
         self.ada_interval = int(cfg.get("ada_interval", 4))
         self.ada_kimg = float(cfg.get("ada_kimg", 500))

@@ -11,6 +11,10 @@ sample.npy (uint8 tokens [N, T], gendl.music.tokens) and samples.png (piano roll
 
     python -m gendl.sample --workdir=runs/music_vae --num_samples=16 --out=samples/
 
+StyleGAN2 with truncation (w pulled towards the mean w by psi; 1: none):
+
+    python -m gendl.sample --workdir=runs/stylegan2 --num_samples=64 --truncation=0.7 --out=s.npz
+
 Uses the latest readable checkpoint; noise comes from --seed.
 """
 
@@ -24,6 +28,12 @@ _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10_000, "Number of samples.",
 _OUT = flags.DEFINE_string("out", None, "Output .npz file (images) or folder (melodies).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Images generated per batch.", lower_bound=1)
+_TRUNCATION = flags.DEFINE_float(
+    "truncation",
+    None,
+    "Truncation psi of models with a tracked mean latent (StyleGAN2): w' = w_avg + psi * "
+    "(w - w_avg); unset: none.",
+)
 flags.mark_flags_as_required(["workdir", "out"])
 
 
@@ -38,7 +48,12 @@ def main(argv):
         print(f"Wrote {len(tokens)} melodies (MIDI, tokens, piano rolls) to {_OUT.value}")
         return
     images, _ = workdir.export_npz(
-        _WORKDIR.value, _NUM_SAMPLES.value, _OUT.value, _SEED.value, _BATCH_SIZE.value
+        _WORKDIR.value,
+        _NUM_SAMPLES.value,
+        _OUT.value,
+        _SEED.value,
+        _BATCH_SIZE.value,
+        truncation=_TRUNCATION.value,
     )
     print(f"Wrote {images.shape} uint8 images to {_OUT.value}")
 

@@ -62,6 +62,7 @@ ADDED_AFTER_RECORDING = {
     "progan:smoke",
     "srgan:smoke",
     "srresnet:smoke",
+    "stylegan2:smoke",
 }
 
 

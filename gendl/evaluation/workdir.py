@@ -2,6 +2,7 @@
 exporting its samples (gendl.sample); loading it is gendl.evaluation.runs."""
 
 import ast
+import functools
 import json
 import os
 
@@ -92,13 +93,19 @@ def _evaluate(workdir, config, names, num_samples, num_examples, write):
     return result
 
 
-def export_npz(workdir, num_samples, out, seed=0, batch_size=500):
-    """Writes the .npz and returns (images, labels or None)."""
+def export_npz(workdir, num_samples, out, seed=0, batch_size=500, truncation=None):
+    """Writes the .npz and returns (images, labels or None). `truncation` psi (None: none):
+    samples through the model's predict function `sample_truncated` (StyleGAN2's w
+    truncation towards the mean w)."""
     if num_samples < 1:
         raise ConfigError(f"--num_samples must be >= 1, got {num_samples}.")
     run = load_run(workdir)
     p = predict.of(run.exp)
-    sample, sample_noise = p.require(f"gendl.sample export of {workdir}", "sample", "sample_noise")
+    user = f"gendl.sample export of {workdir}"
+    sample, sample_noise = p.require(user, "sample", "sample_noise")
+    if truncation is not None:
+        (truncated,) = p.require(f"{user} with --truncation", "sample_truncated")
+        sample = functools.partial(_with_psi, truncated, float(truncation))
     images, labels = sampling.generate_all(
         sample,
         sample_noise,
@@ -114,6 +121,10 @@ def export_npz(workdir, num_samples, out, seed=0, batch_size=500):
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     np.savez(out, **arrays)
     return images, labels
+
+
+def _with_psi(sample_truncated, psi, variables, noise, labels=None):
+    return sample_truncated(variables, noise, psi, labels)
 
 
 def format_table(result):

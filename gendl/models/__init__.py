@@ -18,6 +18,7 @@ from gendl.models import (
     progan,
     sgan_mlp,
     srresnet,
+    stylegan2,
     unpaired,
 )
 
@@ -39,6 +40,7 @@ REGISTRY = {
     "cogan28": cogan.build,
     "progan": progan.build,
     "ccgan": ccgan.build,
+    "stylegan2": stylegan2.build,
 }
 # name -> build(config.model, spec): networks sized from several features of the data.
 SPEC_REGISTRY = {

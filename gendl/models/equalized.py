@@ -54,7 +54,8 @@ class EqualizedDense(nn.Module):
 
 
 class EqualizedConv(nn.Module):
-    """A stride-1 'SAME' convolution (NHWC, kernel HWIO) with an equalised weight."""
+    """A convolution (NHWC, kernel HWIO) with an equalised weight; stride 1 and 'SAME' padding
+    unless told (StyleGAN2's downsampling convolutions: stride 2, 'VALID' after a blur)."""
 
     features: int
     kernel_size: int = 3
@@ -62,6 +63,8 @@ class EqualizedConv(nn.Module):
     lr_multiplier: float = 1.0
     use_bias: bool = True
     dtype: jnp.dtype = jnp.float32
+    stride: int = 1
+    padding: str = "SAME"
 
     @nn.compact
     def __call__(self, x):
@@ -73,8 +76,8 @@ class EqualizedConv(nn.Module):
         y = jax.lax.conv_general_dilated(
             jnp.asarray(x, self.dtype),
             jnp.asarray(w * scale, self.dtype),
-            window_strides=(1, 1),
-            padding="SAME",
+            window_strides=(self.stride, self.stride),
+            padding=self.padding,
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )
         if self.use_bias:

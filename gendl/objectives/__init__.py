@@ -18,6 +18,7 @@ from gendl.objectives import (
     progan,
     sgan,
     srgan,
+    stylegan2,
     vae,
     wgan_gp,
 )
@@ -42,6 +43,7 @@ REGISTRY = {
     "progan": progan.ProGan,
     "ccgan": ccgan.ContextConditionalGan,
     "super_resolution": srgan.SuperResolution,
+    "stylegan2": stylegan2.StyleGan2,
 }
 
 

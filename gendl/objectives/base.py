@@ -108,6 +108,8 @@ class Objective:
           sample(variables, noise[, labels]) -> images in [0, 1] (labels: conditional only;
               for latent-variable models noise is a code and this is the decoder's mean)
           sample_noise(rng, n) -> noise for `sample`
+          sample_truncated(variables, noise, psi[, labels]) -> `sample` with the latent
+              truncated towards its mean by psi (StyleGAN2; gendl.sample --truncation)
           encode(variables, x, labels=None) -> code [n, d] (a VAE's posterior mean)
           reconstruct(variables, x, labels=None) -> images, through the mean code
           log_weights(variables, x, labels, rng, n) -> [b, n] importance log-weights

@@ -1,0 +1,297 @@
+"""StyleGAN2, DiffAugment and ADA: modulation/demodulation against a direct per-sample
+convolution; R1 and path-length penalties on linear networks; ADA's p rule; the augmentations
+differentiable and content-independent; the smoke config end to end with a SIGTERM after
+step 3, resumed bitwise as an uninterrupted run (ADA's p and the path-length mean included)."""
+
+import functools
+import json
+import os
+import pathlib
+import signal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gendl.augment import ada, diffaugment
+from gendl.config import ConfigError
+from gendl.models import stylegan2 as sg2
+from gendl.objectives import stylegan2 as sg2_objective
+from gendl.training import experiment, loop, preemption
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _smoke(fake_data, arg="smoke"):
+    from gendl import config as config_lib
+
+    c = config_lib.sibling_config(str(ROOT / "configs" / "stylegan2.py"), "stylegan2", arg)
+    c.data.manual_dir = fake_data["manual_dir"]
+    c.data.data_dir = fake_data["data_dir"]
+    c.log.every_steps = 1
+    return c
+
+
+# --- Modulated convolution.
+
+
+def _direct(x, weight, styles, demodulate):
+    """Sample by sample: the modulated (demodulated) weight written out, one convolution each."""
+    out = []
+    for i in range(x.shape[0]):
+        w = np.asarray(weight) * np.asarray(styles[i])[None, None, :, None]
+        if demodulate:
+            w = w / np.sqrt(np.sum(w**2, axis=(0, 1, 2), keepdims=True) + 1e-8)
+        y = jax.lax.conv_general_dilated(
+            x[i : i + 1], jnp.asarray(w), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        out.append(y[0])
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("mode", sg2.MODCONV_MODES)
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_modulated_conv_matches_a_direct_per_sample_convolution(mode, demodulate):
+    k = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(k[0], (3, 5, 5, 4))
+    weight = jax.random.normal(k[1], (3, 3, 4, 6))
+    styles = jax.random.normal(k[2], (3, 4)) + 1.0
+    got = sg2.modulated_conv(x, weight, styles, demodulate, mode)
+    np.testing.assert_allclose(got, _direct(x, weight, styles, demodulate), rtol=1e-4, atol=1e-5)
+
+
+def test_demodulation_gives_unit_output_variance_for_unit_inputs():
+    # The paper's eq. 2-3: with i.i.d. unit-variance inputs each output has unit std.
+    k = jax.random.split(jax.random.key(1), 3)
+    x = jax.random.normal(k[0], (2, 32, 32, 16))
+    y = sg2.modulated_conv(x, jax.random.normal(k[1], (3, 3, 16, 8)), 5.0 * jnp.ones((2, 16)))
+    assert float(jnp.std(y[:, 1:-1, 1:-1])) == pytest.approx(1.0, rel=0.05)
+
+
+def test_resampling_preserves_a_constant_and_halves_or_doubles_the_size():
+    x = jnp.full((1, 8, 8, 2), 3.0)
+    up, down = sg2.upsample2d(x), sg2.downsample2d(x)
+    assert up.shape == (1, 16, 16, 2) and down.shape == (1, 4, 4, 2)
+    np.testing.assert_allclose(up[:, 2:-2, 2:-2], 3.0, rtol=1e-6)  # away from the zero padding
+    np.testing.assert_allclose(down[:, 1:-1, 1:-1], 3.0, rtol=1e-6)
+
+
+def test_networks_shapes_mixing_and_conditioning():
+    g = sg2.Generator(resolution=8, channels=3, w_dim=8, mapping_layers=2, fmap_base=16, fmap_max=4)
+    d = sg2.Discriminator(resolution=8, fmap_base=16, fmap_max=4, num_classes=10)
+    z = jax.random.normal(jax.random.key(0), (4, 8))
+    assert g.num_ws == 4  # 4x4: conv, toRGB; 8x8: two convs (the first shares toRGB's w)
+
+    @jax.jit  # one program: flax run op by op costs a minute of dispatch on two cores
+    def run(z):
+        v = g.init(jax.random.key(1), z)
+        img = g.apply(v, z, noise_key=jax.random.key(2))
+        w = g.apply(v, z, method=sg2.Generator.map)
+        ws = jnp.broadcast_to(w[:, None], (4, 4, 8))
+        same = g.apply(v, ws, None, method=sg2.Generator.synthesize) - g.apply(v, z)
+        dv = d.init(jax.random.key(4), img, jnp.zeros((4,), jnp.int32))
+        return img, same, d.apply(dv, img, jnp.arange(4))
+
+    img, same, scores = run(z)
+    assert img.shape == (4, 8, 8, 3) and scores.shape == (4,)
+    np.testing.assert_allclose(same, 0.0, atol=1e-6)  # __call__ = map, then synthesize
+    w1, w2 = jnp.zeros((2, 3)), jnp.ones((2, 3))
+    mixed = sg2_objective.mix_styles(w1, w2, 6, jax.random.key(3), prob=1.0)
+    switched = np.asarray(mixed[0, :, 0])
+    cut = int(np.argmax(switched))
+    assert 1 <= cut <= 5 and np.all(switched[:cut] == 0) and np.all(switched[cut:] == 1)
+    np.testing.assert_array_equal(sg2_objective.mix_styles(w1, w2, 6, jax.random.key(3), 0.0), 0)
+
+
+# --- Penalties on analytic cases.
+
+
+def test_r1_penalty_of_a_linear_discriminator_is_its_squared_weight_norm():
+    a = jnp.arange(12.0).reshape(1, 2, 2, 3) / 10.0
+    score = lambda x: jnp.sum(x * a, axis=(1, 2, 3)) + 7.0  # D(x) = <a, x> + b
+    real = jax.random.normal(jax.random.key(0), (5, 2, 2, 3))
+    np.testing.assert_allclose(
+        sg2_objective.r1_penalty(score, real), np.full(5, float(jnp.sum(a**2))), rtol=1e-6
+    )
+    quad = lambda x: jnp.sum(x**2, axis=(1, 2, 3))  # grad 2x: penalty 4 ||x||^2
+    np.testing.assert_allclose(
+        sg2_objective.r1_penalty(quad, real), 4 * jnp.sum(real**2, axis=(1, 2, 3)), rtol=1e-5
+    )
+
+
+def test_path_length_of_a_linear_generator():
+    # G(ws) = c * mean over the layers' w's, as an 8x8 image: J^T y = c y / num_ws for each
+    # layer's w, so the length is c ||y|| / num_ws with y = eps / sqrt(64).
+    c, num_ws, key = 3.0, 2, jax.random.key(5)
+    synth = lambda ws: c * jnp.mean(ws, axis=1).reshape(-1, 8, 8, 1)
+    ws = jax.random.normal(jax.random.key(0), (4, num_ws, 64))
+    lengths = jax.jit(sg2_objective.path_lengths, static_argnums=0)(synth, ws, key)
+    y = jax.random.normal(key, (4, 8, 8, 1)) / 8.0
+    expected = c * jnp.sqrt(jnp.sum(y**2, axis=(1, 2, 3))) / num_ws
+    np.testing.assert_allclose(lengths, expected, rtol=1e-5)
+    # E||J^T y||^2 = c^2 / num_ws^2 * E||eps||^2 / 64 = (c / num_ws)^2.
+    big = jax.jit(sg2_objective.path_lengths, static_argnums=0)(
+        synth, jnp.zeros((4000, num_ws, 64)), key
+    )
+    assert float(jnp.sqrt(jnp.mean(big**2))) == pytest.approx(c / num_ws, rel=0.02)
+
+
+# --- ADA's p.
+
+
+def test_ada_p_rule():
+    kw = dict(batch_size=32, interval=4, target=0.6, speed_kimg=500)
+    step = 32 * 4 / 500_000
+    up = ada.adjust_p(jnp.float32(0.3), 7.0, 10.0, **kw)  # r_t 0.7 > 0.6: overfitting, raise
+    down = ada.adjust_p(jnp.float32(0.3), 5.0, 10.0, **kw)
+    np.testing.assert_allclose([up, down], [0.3 + step, 0.3 - step], rtol=1e-6)
+    assert float(ada.adjust_p(jnp.float32(0.0), -3.0, 10.0, **kw)) == 0.0  # clipped at 0
+    assert float(ada.adjust_p(jnp.float32(1.0), 10.0, 10.0, **kw)) == 1.0  # and at 1
+
+
+def test_lazy_regularisation_phases(fake_data):
+    c = _smoke(fake_data)
+    c.objective.r1_interval, c.objective.pl_interval = 16, 4  # the paper's
+    obj = experiment.build(c).objective
+    assert obj.phases() == ("main", "pl", "r1", "r1_pl")
+    phases = [obj.phase(s) for s in range(33)]
+    assert [s for s, p in enumerate(phases) if "r1" in p] == [0, 16, 32]
+    assert [s for s, p in enumerate(phases) if "pl" in p] == list(range(0, 33, 4))
+    c.objective.pl_weight = 0.0  # no path length: its phases are gone
+    assert experiment.build(c).objective.phases() == ("main", "r1")
+
+
+def test_ada_accumulates_signs_and_adjusts_every_interval(fake_data):
+    obj = experiment.build(_smoke(fake_data)).objective  # interval 2, step 8 * 2 / 100
+    s = obj.init_objective_state(None)
+    s = obj._ada_update(s, 0, 8.0, 8)  # step 0: all real scores positive; not yet due
+    assert float(s["ada_p"]) == 0.0 and float(s["ada_count"]) == 8.0
+    s = obj._ada_update(s, 1, -2.0, 8)  # r_t = 6 / 16 = 0.375 < 0.6: p would drop, clipped at 0
+    assert (float(s["ada_p"]), float(s["ada_count"])) == (0.0, 0.0)
+    s = obj._ada_update(obj._ada_update(s, 2, 8.0, 8), 3, 8.0, 8)  # r_t = 1
+    assert float(s["ada_p"]) == pytest.approx(0.16)
+
+
+# --- The augmentations.
+
+
+def _pair():
+    k1, k2 = jax.random.split(jax.random.key(7))
+    real = jax.random.uniform(k1, (6, 8, 8, 3), minval=-1, maxval=1)
+    fake = real.at[1:].set(jax.random.uniform(k2, (5, 8, 8, 3), minval=-1, maxval=1))
+    return real, fake
+
+
+AUGMENTS = {
+    **{op: functools.partial(diffaugment.augment, ops=(op,)) for op in diffaugment.OPS},
+    "ada_geometric": lambda x, k: ada.geometric(x, k, 1.0),
+    "ada_color": lambda x, k: ada.color(x, k, 1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AUGMENTS))
+def test_augmentations_are_the_same_for_real_and_fake_and_differentiable(name):
+    aug, key = jax.jit(AUGMENTS[name]), jax.random.key(3)
+    real, fake = _pair()
+    a, b = aug(real, key), aug(fake, key)
+    # Image 0 is in both batches: the same transform; the others differ with their content.
+    np.testing.assert_array_equal(a[0], b[0])
+    assert float(jnp.max(jnp.abs(a - real))) > 1e-3  # the op did something
+    # Differentiable: the vjp of the op is its jacobian (each op is affine in the image),
+    # checked against a finite difference along a random direction.
+    v = jax.random.normal(jax.random.key(4), real.shape)
+    _, tangent = jax.jit(lambda x, v: jax.jvp(lambda x: aug(x, key), (x,), (v,)))(real, v)
+    finite = (aug(real + 1e-2 * v, key) - aug(real, key)) / 1e-2
+    np.testing.assert_allclose(tangent, finite, atol=2e-3)
+    grads = jax.jit(jax.grad(lambda x: jnp.sum(aug(x, key) ** 2)))(real)
+    assert bool(jnp.all(jnp.isfinite(grads))) and float(jnp.max(jnp.abs(grads))) > 0
+
+
+def test_ada_at_p_zero_is_the_identity_and_grey_colour_ops():
+    real, _ = _pair()
+    np.testing.assert_array_equal(jax.jit(ada.augment)(real, jax.random.key(0), 0.0), real)
+    matrices = jax.jit(ada.color_matrices, static_argnums=(1, 2))
+    grey = matrices(jax.random.key(1), 500, 1, 1.0)  # [n, 1, 2]: x -> a x + b
+    scale = np.abs(np.asarray(grey[:, 0, 0]))
+    # Contrast lognormal(0, (0.5 ln 2)^2) times a luma flip (sign) half the time.
+    assert np.median(np.log2(scale)) == pytest.approx(0.0, abs=0.08)
+    assert np.mean(np.asarray(grey[:, 0, 0]) < 0) == pytest.approx(0.5, abs=0.07)
+
+
+def test_unknown_augment_and_policy_are_config_errors(fake_data):
+    c = _smoke(fake_data)
+    c.objective.augment = "mixup"
+    with pytest.raises(ConfigError, match="diffaug"):
+        experiment.build(c)
+    with pytest.raises(ConfigError, match="comma-separated"):
+        diffaugment.parse_policy("color,rotate")
+
+
+# --- End to end: SIGTERM after step 3, then resume == uninterrupted.
+
+
+@pytest.fixture(scope="module")
+def trained(fake_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("stylegan2")
+    c = _smoke(fake_data)
+    loop.train(c, str(root / "straight"))
+    original = preemption.PreemptionWatch.reached
+
+    def sigterm_after_step_3(self, step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, step)
+
+    preemption.PreemptionWatch.reached = sigterm_after_step_3
+    try:
+        with pytest.raises(loop.Preempted, match="step 3"):
+            loop.train(c, str(root / "resumed"))
+    finally:
+        preemption.PreemptionWatch.reached = original
+    loop.train(c, str(root / "resumed"))
+    return root
+
+
+def _metrics(workdir):
+    with open(workdir / "metrics.jsonl") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_smoke_resumes_exactly_with_ada_p_and_path_length_mean(trained):
+    straight, resumed = _metrics(trained / "straight"), _metrics(trained / "resumed")
+    drop = ("time/", "perf/", "eval/")
+    strip = lambda ms: [{k: v for k, v in m.items() if not k.startswith(drop)} for m in ms]
+    assert [m["step"] for m in straight] == [1, 2, 3, 4, 5, 6]
+    assert strip(resumed) == strip(straight)  # every loss and norm, p and pl_mean, bitwise
+    # Penalties on the lazy steps 0, 2, 4 only; p moves every 2 steps; pl_mean accumulates.
+    assert ["r1_penalty" in m for m in straight] == [True, False] * 3
+    assert ["pl_penalty" in m for m in straight] == [True, False] * 3
+    assert straight[-1]["pl_mean"] > straight[0]["pl_mean"] > 0
+    p = [m["ada_p"] for m in straight]
+    assert p[0] == 0.0 or p[0] == pytest.approx(0.16)
+    assert p[0] == p[1] and all(x in (0.0, 0.16, 0.32, 0.48) for x in np.round(p, 6))
+    png = "samples/samples_00000006.png"
+    assert (trained / "straight" / png).read_bytes() == (trained / "resumed" / png).read_bytes()
+
+
+def test_sample_truncation_towards_the_tracked_mean_w(trained, tmp_path):
+    from gendl.evaluation import runs, workdir
+
+    run = runs.load_run(str(trained / "straight"))
+    obj, variables = run.exp.objective, run.state.variables()
+    w_avg = variables["generator"]["w_avg"]["w"]
+    assert float(jnp.max(jnp.abs(w_avg))) > 0  # tracked during training
+    noise = obj.sample_noise(jax.random.key(0), 4)
+    at_mean = obj.sample_truncated(variables, noise, 0.0)
+    assert at_mean.shape == (4, 6, 6, 1)  # cropped back to the data's 6x6
+    np.testing.assert_allclose(at_mean[1:], jnp.broadcast_to(at_mean[:1], (3, 6, 6, 1)), atol=1e-6)
+    np.testing.assert_array_equal(
+        obj.sample_truncated(variables, noise, 1.0), obj.sample(variables, noise)
+    )
+    # gendl.sample --truncation=0: every image is the mean w's.
+    images, _ = workdir.export_npz(
+        str(trained / "straight"), 3, str(tmp_path / "s.npz"), batch_size=3, truncation=0.0
+    )
+    assert images.dtype == np.uint8 and images.shape == (3, 6, 6, 1)
+    np.testing.assert_array_equal(images, np.broadcast_to(images[:1], images.shape))

@@ -47,6 +47,7 @@ def get_config(arg=None):
     c.model.num_classes = 10
     c.model.dropout = 0.5
     c.model.low_res_factor = 0  # 4: the generator also sees a 7x7 copy of the whole image
+    c.model.k_plus_one = False
     c.model.conv_impl = "auto"
 
     c.objective.name = "ccgan"

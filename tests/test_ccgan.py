@@ -84,7 +84,7 @@ def test_low_resolution_averages_blocks_and_repeats_them():
 
 
 @functools.cache
-def _objective(full_image_fake=False, low_res_factor=0):
+def _objective(full_image_fake=False, low_res_factor=0, k_plus_one=False):
     config = ml_collections.ConfigDict(
         dict(
             data=dict(num_labelled=20),
@@ -97,6 +97,7 @@ def _objective(full_image_fake=False, low_res_factor=0):
                 num_classes=10,
                 dropout=0.5,
                 low_res_factor=low_res_factor,
+                k_plus_one=k_plus_one,
             ),
             objective=dict(hole_size=6, class_weight=1.0, full_image_fake=full_image_fake),
         )
@@ -156,6 +157,35 @@ def test_classify_is_the_discriminator_class_head_without_dropout():
     np.testing.assert_allclose(logits, classes, rtol=1e-6, atol=1e-6)
     assert logits.shape == (6, 10) and adversarial.shape == (6,)
     assert not np.allclose(noisy, classes)  # dropout is on in training only
+
+
+@pytest.mark.parametrize("k_plus_one", [False, True])
+def test_unlabelled_images_reach_the_class_head_only_with_k_plus_one(k_plus_one):
+    """The cause of CC-GAN's missing gain: with two heads, the unlabelled and in-painted
+    images train the trunk but never the class head (its gradient from the adversarial loss is
+    exactly 0), so the class head is fitted to the 100 labels alone. With K+1 classes the
+    real/fake probability is D(x) = Z / (Z + 1), Z = sum_k exp(class logit k): every
+    unlabelled image pulls on the class logits."""
+    obj = _objective(k_plus_one=k_plus_one)
+    params = obj.init(jax.random.key(0))["discriminator"]["params"]
+    x = jax.random.uniform(jax.random.key(1), (4, 12, 12, 1), minval=-1.0)
+    fake = jnp.flip(x, axis=1)
+
+    def adversarial(p):
+        real_logits, _ = obj.discriminator.apply({"params": p}, x)
+        fake_logits, _ = obj.discriminator.apply({"params": p}, fake)
+        return ccgan.discriminator_loss(real_logits, [fake_logits])
+
+    grads = jax.jit(jax.grad(adversarial))(params)
+    class_head = np.abs(np.asarray(grads["classes"]["kernel"])).max()
+    trunk = np.abs(np.asarray(grads["down1"]["kernel"])).max()
+    assert trunk > 0.0
+    assert (class_head > 0.0) == k_plus_one
+    assert ("adversarial" in params) != k_plus_one  # no separate real/fake head with K+1
+    if k_plus_one:
+        logits, classes = obj.discriminator.apply({"params": params}, x)
+        z = np.exp(np.asarray(classes, np.float64)).sum(-1)
+        np.testing.assert_allclose(jax.nn.sigmoid(logits), z / (z + 1.0), rtol=1e-5)
 
 
 def test_bad_settings_are_config_errors():

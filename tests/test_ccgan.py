@@ -1,6 +1,7 @@
 """CC-GAN: the random square hole, the losses by hand, the generator's output used only inside
-the hole, the class head as the test classifier, and the smoke config end to end (CC-GAN^2
-with the low-resolution input, through the trainer, the evaluator and gendl.translate)."""
+the hole, the class head as the test classifier, the K+1 discriminator (the only one whose
+class head the unlabelled images reach), and the smoke config end to end (K+1 CC-GAN^2 with
+the low-resolution input, through the trainer, the evaluator and gendl.translate)."""
 
 import functools
 import importlib.util
@@ -202,8 +203,9 @@ def test_bad_settings_are_config_errors():
         ccgan.ContextConditionalGan(cfg, models.build(cfg.model, spec), spec)
 
 
-def test_smoke_cc_gan2_low_res_end_to_end(fake_data, tmp_path):
-    c = load("smoke,cc_gan2,low_res")
+def test_smoke_k_plus_one_cc_gan2_low_res_end_to_end(fake_data, tmp_path):
+    # The two-headed discriminator trains end to end in test_configs (ccgan:smoke).
+    c = load("smoke,cc_gan2,low_res,k_plus_one")
     c.total_steps, c.log.every_steps, c.evals.classification.every_steps = 4, 1, 4
     c.log.sample_every_steps, c.log.num_samples = 4, 4
     c.data.manual_dir, c.data.data_dir = fake_data["manual_dir"], fake_data["data_dir"]
@@ -215,8 +217,10 @@ def test_smoke_cc_gan2_low_res_end_to_end(fake_data, tmp_path):
         assert m["loss/discriminator"] == pytest.approx(
             m["loss/adversarial"] + m["loss/supervised"], rel=1e-5
         )
-        # Three adversarial terms (real, in-painted, whole output), each near ln 2 at first.
-        assert 2.0 < m["loss/adversarial"] < 2.3
+    # Three adversarial terms (real, in-painted, whole output). At first the class logits are
+    # near 0, so Z = sum_k exp(c_k) is near K = 10 and D = Z / (Z + 1) near 10/11 for every
+    # image: -log D(real) ~ ln 1.1 and -log(1 - D(fake)) ~ ln 11 for each kind of fake.
+    assert metrics[0]["loss/adversarial"] == pytest.approx(LN(1.1) + 2 * LN(11.0), abs=0.3)
     assert 0.0 <= metrics[-1]["eval/classification/test_error_n64"] <= 1.0
     grid = np.asarray(Image.open(workdir / "samples" / "samples_00000004.png"))
     assert grid.shape[1] > 2 * grid.shape[0]  # context | in-painted | original

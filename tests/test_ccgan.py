@@ -1,6 +1,7 @@
 """CC-GAN: the random square hole, the losses by hand, the generator's output used only inside
-the hole, the class head as the test classifier, and the smoke config end to end (CC-GAN^2
-with the low-resolution input, through the trainer, the evaluator and gendl.translate)."""
+the hole, the class head as the test classifier, the K+1 discriminator (the only one whose
+class head the unlabelled images reach), and the smoke config end to end (K+1 CC-GAN^2 with
+the low-resolution input, through the trainer, the evaluator and gendl.translate)."""
 
 import functools
 import importlib.util
@@ -84,7 +85,7 @@ def test_low_resolution_averages_blocks_and_repeats_them():
 
 
 @functools.cache
-def _objective(full_image_fake=False, low_res_factor=0):
+def _objective(full_image_fake=False, low_res_factor=0, k_plus_one=False):
     config = ml_collections.ConfigDict(
         dict(
             data=dict(num_labelled=20),
@@ -97,6 +98,7 @@ def _objective(full_image_fake=False, low_res_factor=0):
                 num_classes=10,
                 dropout=0.5,
                 low_res_factor=low_res_factor,
+                k_plus_one=k_plus_one,
             ),
             objective=dict(hole_size=6, class_weight=1.0, full_image_fake=full_image_fake),
         )
@@ -158,6 +160,35 @@ def test_classify_is_the_discriminator_class_head_without_dropout():
     assert not np.allclose(noisy, classes)  # dropout is on in training only
 
 
+@pytest.mark.parametrize("k_plus_one", [False, True])
+def test_unlabelled_images_reach_the_class_head_only_with_k_plus_one(k_plus_one):
+    """The cause of CC-GAN's missing gain: with two heads, the unlabelled and in-painted
+    images train the trunk but never the class head (its gradient from the adversarial loss is
+    exactly 0), so the class head is fitted to the 100 labels alone. With K+1 classes the
+    real/fake probability is D(x) = Z / (Z + 1), Z = sum_k exp(class logit k): every
+    unlabelled image pulls on the class logits."""
+    obj = _objective(k_plus_one=k_plus_one)
+    params = obj.init(jax.random.key(0))["discriminator"]["params"]
+    x = jax.random.uniform(jax.random.key(1), (4, 12, 12, 1), minval=-1.0)
+    fake = jnp.flip(x, axis=1)
+
+    def adversarial(p):
+        real_logits, _ = obj.discriminator.apply({"params": p}, x)
+        fake_logits, _ = obj.discriminator.apply({"params": p}, fake)
+        return ccgan.discriminator_loss(real_logits, [fake_logits])
+
+    grads = jax.jit(jax.grad(adversarial))(params)
+    class_head = np.abs(np.asarray(grads["classes"]["kernel"])).max()
+    trunk = np.abs(np.asarray(grads["down1"]["kernel"])).max()
+    assert trunk > 0.0
+    assert (class_head > 0.0) == k_plus_one
+    assert ("adversarial" in params) != k_plus_one  # no separate real/fake head with K+1
+    if k_plus_one:
+        logits, classes = obj.discriminator.apply({"params": params}, x)
+        z = np.exp(np.asarray(classes, np.float64)).sum(-1)
+        np.testing.assert_allclose(jax.nn.sigmoid(logits), z / (z + 1.0), rtol=1e-5)
+
+
 def test_bad_settings_are_config_errors():
     spec = DataSpec.of_images((28, 28, 1))
     cfg = ml_collections.ConfigDict(_objective().config.to_dict())
@@ -172,8 +203,9 @@ def test_bad_settings_are_config_errors():
         ccgan.ContextConditionalGan(cfg, models.build(cfg.model, spec), spec)
 
 
-def test_smoke_cc_gan2_low_res_end_to_end(fake_data, tmp_path):
-    c = load("smoke,cc_gan2,low_res")
+def test_smoke_k_plus_one_cc_gan2_low_res_end_to_end(fake_data, tmp_path):
+    # The two-headed discriminator trains end to end in test_configs (ccgan:smoke).
+    c = load("smoke,cc_gan2,low_res,k_plus_one")
     c.total_steps, c.log.every_steps, c.evals.classification.every_steps = 4, 1, 4
     c.log.sample_every_steps, c.log.num_samples = 4, 4
     c.data.manual_dir, c.data.data_dir = fake_data["manual_dir"], fake_data["data_dir"]
@@ -185,8 +217,10 @@ def test_smoke_cc_gan2_low_res_end_to_end(fake_data, tmp_path):
         assert m["loss/discriminator"] == pytest.approx(
             m["loss/adversarial"] + m["loss/supervised"], rel=1e-5
         )
-        # Three adversarial terms (real, in-painted, whole output), each near ln 2 at first.
-        assert 2.0 < m["loss/adversarial"] < 2.3
+    # Three adversarial terms (real, in-painted, whole output). At first the class logits are
+    # near 0, so Z = sum_k exp(c_k) is near K = 10 and D = Z / (Z + 1) near 10/11 for every
+    # image: -log D(real) ~ ln 1.1 and -log(1 - D(fake)) ~ ln 11 for each kind of fake.
+    assert metrics[0]["loss/adversarial"] == pytest.approx(LN(1.1) + 2 * LN(11.0), abs=0.3)
     assert 0.0 <= metrics[-1]["eval/classification/test_error_n64"] <= 1.0
     grid = np.asarray(Image.open(workdir / "samples" / "samples_00000004.png"))
     assert grid.shape[1] > 2 * grid.shape[0]  # context | in-painted | original

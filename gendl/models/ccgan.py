@@ -11,7 +11,10 @@ output pixel sees the whole image (a 14-pixel hole of a 28-pixel image needs it)
 the objective keeps only its pixels inside the hole.
 
 Discriminator: one trunk, two heads, as in the paper: a real/in-painted logit and K class
-logits. 3x3 conv (ndf), then 4x4 stride-2 convs (2 ndf, 4 ndf, ...), LeakyReLU(0.2), dropout
+logits; or, with k_plus_one, only the K class logits, the real/in-painted logit being their
+logsumexp (Salimans et al. 2016's K+1 classes with the fake logit fixed at 0, as
+objectives/sgan.py), so that every unlabelled and in-painted image trains the class head.
+3x3 conv (ndf), then 4x4 stride-2 convs (2 ndf, 4 ndf, ...), LeakyReLU(0.2), dropout
 after each stride-2 layer. No batch norm: the same network scores labelled, unlabelled and
 in-painted batches and classifies test images one by one, so its output must not depend on
 the company an image keeps in its batch.
@@ -20,6 +23,7 @@ the company an image keeps in its batch.
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from gendl.config import ConfigError
@@ -97,6 +101,7 @@ class CcganDiscriminator(nn.Module):
     ndf: int = 64
     levels: int = 2
     dropout: float = 0.5
+    k_plus_one: bool = False
     dtype: Any = jnp.float32
     conv_impl: str = "auto"
 
@@ -110,9 +115,14 @@ class CcganDiscriminator(nn.Module):
             )
             h = nn.Dropout(self.dropout, deterministic=not train)(h)
         h = h.reshape(h.shape[0], -1)
-        adversarial = nn.Dense(1, dtype=self.dtype, name="adversarial")(h)
         classes = nn.Dense(self.num_classes, dtype=self.dtype, name="classes")(h)
-        return jnp.squeeze(adversarial, -1).astype(jnp.float32), classes.astype(jnp.float32)
+        classes = classes.astype(jnp.float32)
+        if self.k_plus_one:
+            # K+1 classes with the fake class's logit fixed at 0 (Salimans et al. 2016):
+            # D(x) = Z / (Z + 1) = sigmoid(logsumexp(classes)), Z = sum_k exp(classes_k).
+            return jax.nn.logsumexp(classes, axis=-1), classes
+        adversarial = nn.Dense(1, dtype=self.dtype, name="adversarial")(h)
+        return jnp.squeeze(adversarial, -1).astype(jnp.float32), classes
 
 
 def build(cfg, image_shape):
@@ -132,6 +142,7 @@ def build(cfg, image_shape):
             num_classes=int(cfg.num_classes),
             ndf=int(cfg.ndf),
             dropout=float(cfg.dropout),
+            k_plus_one=bool(cfg.get("k_plus_one", False)),
             **common,
         ),
     }

@@ -19,6 +19,14 @@ describe as the discriminator also telling real from whole generated images), G'
 output x_G = G((1 - m) x) is a second kind of fake: L_D gains E softplus(l(x_G)) and G's
 loss E softplus(-l(x_G)).
 
+With config.model.k_plus_one (a deviation from the paper's separate heads, borrowed from
+Salimans et al. 2016 and objectives/sgan.py), l(x) is no head of its own but logsumexp of the
+K class logits: D(x) = Z / (Z + 1), Z = sum_k exp(c_k(x)), i.e. K+1 classes with the fake
+class's logit fixed at 0. The losses above are unchanged; what changes is that the
+adversarial terms now reach the class logits. With two heads they cannot: the class head is
+fitted to the labelled batch alone, and the unlabelled and in-painted images shape it only
+through the trunk.
+
 The test classifier is the discriminator's class head with its dropout off and, with
 config.ema.decay, its parameters averaged (as the SGAN's). The labelled subset (N / K images
 per class, chosen by the seed) and its batches come from config.data.num_labelled, as for

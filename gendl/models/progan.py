@@ -44,6 +44,23 @@ def resolution_levels(resolution: int) -> int:
     return level
 
 
+def padded_resolution(cfg, image_shape) -> int:
+    """config.model.resolution (0: the smallest power of two >= 4 holding the images), which
+    the images of `image_shape` are padded to; a ConfigError if they do not fit."""
+    height, width = image_shape[:2]
+    resolution = int(cfg.get("resolution", 0)) or 2 ** max(
+        2, math.ceil(math.log2(max(height, width)))
+    )
+    resolution_levels(resolution)
+    if height > resolution or width > resolution:
+        raise ConfigError(
+            f"The images are {height}x{width}, larger than config.model.resolution={resolution}. "
+            f"Set it to a power of two >= {max(height, width)}, or add 'resize:{resolution}' "
+            "to config.data.ops."
+        )
+    return resolution
+
+
 class Generator(nn.Module):
     resolution: int = 32
     channels: int = 1
@@ -146,17 +163,8 @@ class Discriminator(nn.Module):
 def build(cfg, image_shape):
     """{generator, discriminator} for images of `image_shape`, grown to cfg.resolution
     (0: the smallest power of two holding the image; smaller images are padded to it)."""
-    height, width, channels = image_shape
-    resolution = int(cfg.get("resolution", 0)) or 2 ** max(
-        2, math.ceil(math.log2(max(height, width)))
-    )
-    resolution_levels(resolution)
-    if height > resolution or width > resolution:
-        raise ConfigError(
-            f"The images are {height}x{width}, larger than config.model.resolution={resolution}. "
-            f"Set it to a power of two >= {max(height, width)}, or add 'resize:{resolution}' "
-            "to config.data.ops."
-        )
+    channels = image_shape[-1]
+    resolution = padded_resolution(cfg, image_shape)
     common = dict(
         resolution=resolution,
         fmap_base=int(cfg.fmap_base),

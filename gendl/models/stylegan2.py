@@ -40,7 +40,7 @@ import numpy as np
 
 from gendl.config import ConfigError
 from gendl.models import equalized as eq
-from gendl.models.progan import num_features, resolution_levels
+from gendl.models.progan import num_features, padded_resolution, resolution_levels
 
 MODCONV_MODES = ("activations", "grouped", "einsum")
 _SQRT2 = math.sqrt(2.0)
@@ -311,17 +311,8 @@ class Discriminator(nn.Module):
 def build(cfg, image_shape):
     """{generator, discriminator} for images of `image_shape` (smaller ones are padded to
     config.model.resolution; 0: the smallest power of two holding them)."""
-    height, width, channels = image_shape
-    resolution = int(cfg.get("resolution", 0)) or 2 ** max(
-        2, math.ceil(math.log2(max(height, width)))
-    )
-    resolution_levels(resolution)
-    if height > resolution or width > resolution:
-        raise ConfigError(
-            f"The images are {height}x{width}, larger than config.model.resolution={resolution}. "
-            f"Set it to a power of two >= {max(height, width)}, or add 'resize:{resolution}' "
-            "to config.data.ops."
-        )
+    channels = image_shape[-1]
+    resolution = padded_resolution(cfg, image_shape)
     mode = str(cfg.get("modconv", "activations"))
     if mode not in MODCONV_MODES:
         raise ConfigError(f"config.model.modconv={mode!r}; use one of {', '.join(MODCONV_MODES)}.")

@@ -38,7 +38,8 @@ _SPLIT_MODULES = {"test_configs.py"}
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
-    if not config.pluginmanager.has_plugin("xdist") or not config.getoption("dist") == "loadgroup":
+    # Collection runs in the workers, where xdist sets `loadgroup` (and `dist` to "no").
+    if not getattr(config.option, "loadgroup", False):
         return
     split = set()
     for item in items:

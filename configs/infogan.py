@@ -42,6 +42,9 @@ def get_config(arg=None):
     c.optimizer.generator = dict(learning_rate=1e-3)
 
     c.evals.traversals = dict(type="traversals", every_steps=5000, steps=10)
+    # Label accuracy (InfoGAN: the code's best match to the classes), FID, precision/recall of
+    # 10,000 samples: `python -m gendl.evaluate --workdir=W --evals=sample_quality`.
+    c.evals.sample_quality = config_lib.sample_quality()
     c.checkpoint.every_steps = 5000
     c.log.every_steps = 500
     c.log.sample_every_steps = 5000

@@ -2,22 +2,20 @@
 blend; the resolution schedule; per-phase batch sizes; the smoke config end to end with a
 SIGTERM in the middle of its fade-in, resumed bitwise as an uninterrupted run."""
 
-import json
 import math
-import os
 import pathlib
-import signal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import resume_fixtures
 
 from gendl.config import ConfigError
 from gendl.models import equalized as eq
 from gendl.models import progan
 from gendl.objectives import progan as progan_objective
-from gendl.training import experiment, loop, preemption
+from gendl.training import experiment
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -207,32 +205,15 @@ def test_bad_phase_batch_sizes_are_config_errors(fake_data, sizes, match):
 @pytest.fixture(scope="module")
 def trained(fake_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("progan")
-    c = _smoke(fake_data)
-    loop.train(c, str(root / "straight"))
-    original = preemption.PreemptionWatch.reached
-
-    def sigterm_after_step_3(self, step):
-        if step == 3:  # after the first fade-in step at alpha 0.5
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original(self, step)
-
-    preemption.PreemptionWatch.reached = sigterm_after_step_3
-    try:
-        with pytest.raises(loop.Preempted, match="step 3"):
-            loop.train(c, str(root / "resumed"))
-    finally:
-        preemption.PreemptionWatch.reached = original
-    loop.train(c, str(root / "resumed"))
-    return root
-
-
-def _metrics(workdir):
-    with open(workdir / "metrics.jsonl") as f:
-        return [json.loads(line) for line in f]
+    # SIGTERM after step 3 (the first fade-in step, at alpha 0.5), then the same run again.
+    return resume_fixtures.straight_and_resumed(_smoke(fake_data), root, stop_after=3)
 
 
 def test_smoke_resumes_mid_fade_in_exactly(trained):
-    straight, resumed = _metrics(trained / "straight"), _metrics(trained / "resumed")
+    straight, resumed = (
+        resume_fixtures.metrics(trained / "straight"),
+        resume_fixtures.metrics(trained / "resumed"),
+    )
     drop = ("time/", "perf/", "eval/")
     strip = lambda ms: [{k: v for k, v in m.items() if not k.startswith(drop)} for m in ms]
     assert [m["step"] for m in straight] == [1, 2, 3, 4, 5, 6]

@@ -4,21 +4,19 @@ differentiable and content-independent; the smoke config end to end with a SIGTE
 step 3, resumed bitwise as an uninterrupted run (ADA's p and the path-length mean included)."""
 
 import functools
-import json
-import os
 import pathlib
-import signal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import resume_fixtures
 
 from gendl.augment import ada, diffaugment
 from gendl.config import ConfigError
 from gendl.models import stylegan2 as sg2
 from gendl.objectives import stylegan2 as sg2_objective
-from gendl.training import experiment, loop, preemption
+from gendl.training import experiment
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -234,32 +232,15 @@ def test_unknown_augment_and_policy_are_config_errors(fake_data):
 @pytest.fixture(scope="module")
 def trained(fake_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("stylegan2")
-    c = _smoke(fake_data)
-    loop.train(c, str(root / "straight"))
-    original = preemption.PreemptionWatch.reached
-
-    def sigterm_after_step_3(self, step):
-        if step == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original(self, step)
-
-    preemption.PreemptionWatch.reached = sigterm_after_step_3
-    try:
-        with pytest.raises(loop.Preempted, match="step 3"):
-            loop.train(c, str(root / "resumed"))
-    finally:
-        preemption.PreemptionWatch.reached = original
-    loop.train(c, str(root / "resumed"))
-    return root
-
-
-def _metrics(workdir):
-    with open(workdir / "metrics.jsonl") as f:
-        return [json.loads(line) for line in f]
+    # SIGTERM after step 3, then the same run again.
+    return resume_fixtures.straight_and_resumed(_smoke(fake_data), root, stop_after=3)
 
 
 def test_smoke_resumes_exactly_with_ada_p_and_path_length_mean(trained):
-    straight, resumed = _metrics(trained / "straight"), _metrics(trained / "resumed")
+    straight, resumed = (
+        resume_fixtures.metrics(trained / "straight"),
+        resume_fixtures.metrics(trained / "resumed"),
+    )
     drop = ("time/", "perf/", "eval/")
     strip = lambda ms: [{k: v for k, v in m.items() if not k.startswith(drop)} for m in ms]
     assert [m["step"] for m in straight] == [1, 2, 3, 4, 5, 6]

@@ -41,6 +41,26 @@ def _mean_metrics(steps):
     return jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *steps)
 
 
+def draw_latents(rng, n, z_dim, num_classes=0):
+    """Noise [n, z_dim] and uniformly drawn labels [n] (None when num_classes is 0)."""
+    kz, ky = jax.random.split(rng)
+    z = jax.random.normal(kz, (n, z_dim))
+    labels = jax.random.randint(ky, (n,), 0, num_classes) if num_classes else None
+    return z, labels
+
+
+def grid_noise(rng, n, z_dim, num_classes=0):
+    """A sample grid's generator inputs: noise [n, z_dim]; conditional (num_classes > 0): a
+    dict whose labels go by grid row (class r in row r, cycling) and whose noise goes by
+    column (the same z down a column), for the near-square grid of ceil(sqrt(n)) columns."""
+    if not num_classes:
+        return jax.random.normal(rng, (n, z_dim))
+    ncol = math.ceil(math.sqrt(n))
+    columns = jax.random.normal(rng, (ncol, z_dim))
+    index = jnp.arange(n)
+    return {"z": columns[index % ncol], "label": (index // ncol) % num_classes}
+
+
 class Gan(base.Objective):
     ema_networks = ("generator",)
 
@@ -85,10 +105,7 @@ class Gan(base.Objective):
 
     def latents(self, rng, n):
         """Noise [n, z_dim] and uniformly drawn labels [n] (None if unconditional)."""
-        kz, ky = jax.random.split(rng)
-        z = jax.random.normal(kz, (n, self.z_dim))
-        labels = jax.random.randint(ky, (n,), 0, self.num_classes) if self.conditional else None
-        return z, labels
+        return draw_latents(rng, n, self.z_dim, self.num_classes if self.conditional else 0)
 
     def _class_loss(self, aux, labels):
         return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(aux, labels))
@@ -107,12 +124,7 @@ class Gan(base.Objective):
         """Generator inputs for a sample grid. Conditional models: a dict whose labels go by
         grid row (class r in row r, cycling) and whose noise goes by column (the same z down
         a column), for the default near-square grid of ceil(sqrt(n)) columns."""
-        if not self.conditional:
-            return jax.random.normal(rng, (n, self.z_dim))
-        ncol = math.ceil(math.sqrt(n))
-        columns = jax.random.normal(rng, (ncol, self.z_dim))
-        index = jnp.arange(n)
-        return {"z": columns[index % ncol], "label": (index // ncol) % self.num_classes}
+        return grid_noise(rng, n, self.z_dim, self.num_classes if self.conditional else 0)
 
     def sample(self, variables, noise, labels=None):
         if isinstance(noise, dict):

@@ -42,7 +42,7 @@ import jax.numpy as jnp
 from gendl.augment import ada, diffaugment
 from gendl.config import ConfigError
 from gendl.models import stylegan2 as sg2
-from gendl.objectives import base
+from gendl.objectives import base, gan
 
 AUGMENTS = ("", "diffaug", "ada")
 
@@ -186,20 +186,11 @@ class StyleGan2(base.Objective):
 
     # --- Sampling.
     def latents(self, rng, n):
-        kz, ky = jax.random.split(rng)
-        z = jax.random.normal(kz, (n, self.z_dim))
-        labels = jax.random.randint(ky, (n,), 0, self.num_classes) if self.conditional else None
-        return z, labels
+        return gan.draw_latents(rng, n, self.z_dim, self.num_classes)
 
     def sample_noise(self, rng, n):
-        """Latents z [n, z_dim]; conditional models: {"z", "label"}, class r in grid row r and
-        the same z down a column of the near-square grid (as the GAN family)."""
-        if not self.conditional:
-            return jax.random.normal(rng, (n, self.z_dim))
-        ncol = math.ceil(math.sqrt(n))
-        columns = jax.random.normal(rng, (ncol, self.z_dim))
-        index = jnp.arange(n)
-        return {"z": columns[index % ncol], "label": (index // ncol) % self.num_classes}
+        """As the GAN family's: class r in grid row r, the same z down a column."""
+        return gan.grid_noise(rng, n, self.z_dim, self.num_classes)
 
     def sample_truncated(self, variables, noise, psi, labels=None):
         """Images in [0, 1] of the data's shape, w truncated towards the tracked mean by psi

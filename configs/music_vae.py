@@ -10,10 +10,16 @@ parsing on a CPU, once). Magenta trains with batch 512; 128 here keeps a CPU ste
 Run:
     python -m gendl.main --config=configs/music_vae.py --workdir=runs/music_vae
 16-bar melodies, hierarchical decoder (magenta's hierdec-mel_16bar: encoder 2 x 2048,
-conductor 2 x 1024 emitting one embedding per bar, bar decoder 2 x 1024 without
-autoregression, latent 512, free bits 256) and its flat baseline (decoder 3 x 2048):
+conductor 2 x 1024 run on zero inputs and emitting one embedding per bar, bar decoder 2 x 1024
+autoregressive within the bar, latent 512, free bits 256) and its flat baseline (decoder
+3 x 2048):
     python -m gendl.main --config=configs/music_vae.py:hierdec_16bar --workdir=runs/music_vae_16bar
     python -m gendl.main --config=configs/music_vae.py:flat_16bar --workdir=runs/music_vae_16bar_flat
+The same two at CPU size (`,cpu`: batch 32, encoder 1 x 256, conductor 2 x 128 and bar decoder
+2 x 128 against a flat decoder of 3 x 256 -- magenta's width ratios, an eighth of the widths,
+one encoder layer; same latent, free bits and objective):
+    python -m gendl.main --config=configs/music_vae.py:hierdec_16bar,cpu --workdir=runs/mv16_hier
+    python -m gendl.main --config=configs/music_vae.py:flat_16bar,cpu --workdir=runs/mv16_flat
 MIDI samples (and tokens.npy), interpolations and reconstructions of MIDI files:
     python -m gendl.sample --workdir=runs/music_vae --num_samples=16 --out=samples/
     python -m gendl.interpolate --workdir=runs/music_vae --a=x.mid --b=y.mid --steps=8 --out=interp/
@@ -44,9 +50,11 @@ def get_config(arg=None):
     c.model.bar_steps = 16
     c.model.autoregressive = True
     c.model.latent = 256
-    # lax.scan's unroll factor over the steps (0: fully unrolled). 1 (a loop) until the
-    # scan-vs-unrolled step bench has been run on a quiet machine (see README, MusicVAE).
-    c.model.unroll = 1
+    # lax.scan's unroll factor over the steps (0: fully unrolled). Measured (README, MusicVAE):
+    # on 2 bars 1, 4 and 0 run the step equally fast (1.40, 1.35, 1.26 steps/s) but compile
+    # in 33, 7 and 33 s (XLA:CPU unrolls the 32-step unroll=1 loop itself); on 16 bars
+    # unroll=1 compiled for over 8 minutes and 12 GB before it was stopped, 4 in 14 s.
+    c.model.unroll = 4
 
     c.objective.name = "music_vae"
     c.objective.max_beta = 0.2
@@ -95,13 +103,25 @@ def get_config(arg=None):
     def hierdec_16bar(c):
         sixteen_bars(c)
         c.model.conductor = (1024, 1024)
-        c.model.decoder = (1024, 1024)
-        c.model.autoregressive = False  # magenta's disable_autoregression
+        c.model.decoder = (1024, 1024)  # autoregressive within each bar, as magenta's
 
     def flat_16bar(c):
         sixteen_bars(c)
         c.model.decoder = (2048, 2048, 2048)
 
-    return config_lib.apply_variant(
-        c, arg, {"smoke": smoke, "hierdec_16bar": hierdec_16bar, "flat_16bar": flat_16bar}
-    )
+    def cpu(c):
+        if c.data.bars != 16:
+            raise config_lib.ConfigError(
+                "music_vae's `cpu` variant sizes the 16-bar models; use it after "
+                "hierdec_16bar or flat_16bar (e.g. configs/music_vae.py:hierdec_16bar,cpu)."
+            )
+        c.batch_size = 32
+        c.model.encoder = (256,)
+        if c.model.conductor:
+            c.model.conductor = (128, 128)
+            c.model.decoder = (128, 128)
+        else:
+            c.model.decoder = (256, 256, 256)
+
+    variants = {"smoke": smoke, "hierdec_16bar": hierdec_16bar, "flat_16bar": flat_16bar}
+    return config_lib.apply_variant(c, arg, {**variants, "cpu": cpu})

@@ -206,8 +206,10 @@ def _spec(length):
     return DataSpec({"tokens": Feature((length,), "uint8")}, 1)
 
 
-@pytest.mark.parametrize("hierarchical", [False, True])
-def test_decoder_shapes_and_unrolled_equals_scan(hierarchical):
+@pytest.mark.parametrize(
+    "hierarchical,autoregressive", [(False, True), (True, True), (True, False)]
+)
+def test_decoder_shapes_and_unrolled_equals_scan(hierarchical, autoregressive):
     length = 32  # hierarchical: two bars of 16 steps
     cfg = ml_collections.ConfigDict(
         dict(
@@ -216,7 +218,7 @@ def test_decoder_shapes_and_unrolled_equals_scan(hierarchical):
             latent=4,
             conductor=(6,) if hierarchical else (),
             bar_steps=16,
-            autoregressive=not hierarchical,
+            autoregressive=autoregressive,
             unroll=1,
         )
     )
@@ -235,13 +237,15 @@ def test_decoder_shapes_and_unrolled_equals_scan(hierarchical):
         cfg.unroll = 0
         unrolled = jax.jit(models.build(cfg, _spec(length))["decoder"].apply)(dec, mu, x, use, g)
         np.testing.assert_allclose(unrolled[0], logits, atol=1e-5)
-    if hierarchical:  # conductor params exist; the bar decoder sees no previous token
-        other, _ = jax.jit(nets["decoder"].apply)(dec, mu, (x + 7) % 90, use, g)
-        np.testing.assert_array_equal(other, logits)
+    # Teacher forcing: step t sees tokens < t only; the token that ends bar 1 reaches bar 2's
+    # first step (magenta's hierdec keeps the bar decoder autoregressive across bar lines).
+    changed = x.at[:, 15].set((x[:, 15] + 7) % 90)
+    other, _ = jax.jit(nets["decoder"].apply)(dec, mu, changed, use, g)
+    np.testing.assert_array_equal(other[:, :16], logits[:, :16])
+    assert bool(jnp.any(other[:, 16] != logits[:, 16])) == autoregressive
+    if hierarchical:
         assert "conductor0_wx" in dec["params"]
-        assert dec["params"]["dec0_wx"].shape[0] == 6
-    else:
-        assert dec["params"]["dec0_wx"].shape[0] == 4 + 90
+    assert dec["params"]["dec0_wx"].shape[0] == (6 if hierarchical else 4) + 90 * autoregressive
 
 
 # --- one smoke run for the commands

@@ -6,8 +6,11 @@ melody tokens (gendl.music.tokens), flat or hierarchical.
 Flat decoder: z sets every layer's initial (c, h) (dense + tanh) and is also fed, with the
 previous token as a one-hot, at every step. Hierarchical decoder: a conductor LSTM, started
 from z, is run with zero inputs for one step per bar and emits one embedding per bar; the bar
-decoder restarts from each embedding (dense + tanh) at each bar line and sees it at every step
-of the bar (with magenta's `disable_autoregression`, not the previous token).
+decoder restarts from each embedding (dense + tanh) at each bar line and sees it, with the
+previous token, at every step of the bar. Magenta's `disable_autoregression` (hierdec-mel_16bar)
+is the conductor's zero inputs: it disables autoregression *within the hierarchy*, not in the
+bar decoder, which stays autoregressive (`autoregressive=False` drops the previous token, an
+ablation).
 
 Recurrence: one `jax.lax.scan` over the steps with the inputs' projections computed for all
 steps at once outside it; `unroll` (config.model.unroll) passes scan's unroll factor (True:

@@ -246,9 +246,14 @@ def project_file(workdir, image, out, settings=Settings(), features="auto", clas
     `synthesize`'s input), projected_noise.npz and progress.png (target, then the projection
     at the start and at `snapshots` points) into `out`. Returns `Projector.project`'s dict."""
     run = runs.load_run(workdir)
-    predict.of(run.exp).require(
-        "gendl.project command (a style-based generator: StyleGAN2)", *NEEDS
-    )
+    functions = predict.of(run.exp)
+    if any(name not in functions for name in NEEDS):
+        raise ConfigError(
+            f"--workdir={workdir} holds a {functions.objective!r} run; gendl.project finds a "
+            "latent through a style-based generator's mapping and synthesis networks (its "
+            f"predict functions {', '.join(NEEDS)}), which only StyleGAN2 runs "
+            "(configs/stylegan2.py) have. Pass the workdir of a StyleGAN2 run."
+        )
     if not os.path.isfile(image):
         raise DataError(f"--image={image} is not a file. Pass the image file to project.")
     # Decoded before anything else is built or written: a non-image stops here.

@@ -61,7 +61,8 @@ def main(argv):
     print(
         f"Projected {_IMAGE.value} in {settings.steps} steps ({result['seconds']:.1f} s): "
         f"distance {result['start_distance']:.4g} at the mean w -> {result['distance']:.4g} "
-        f"(pixel MSE {result['pixel_mse']:.4g}); wrote {_OUT.value}"
+        f"(pixel MSE {result['start_pixel_mse']:.4g} -> {result['pixel_mse']:.4g}); wrote "
+        f"{_OUT.value}"
     )
 
 

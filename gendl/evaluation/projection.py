@@ -148,12 +148,7 @@ class Projector:
         distance = feature_distance(extractor)
         self.unit = None if distance is None else jax.jit(distance[1])
 
-        def ws_of(w_opt):
-            return (
-                w_opt
-                if s.space == "w+"
-                else jnp.broadcast_to(w_opt, (1, self.num_ws, w_opt.shape[-1]))
-            )
+        ws_of = self.ws_of
 
         def losses(params, target, target_features, w_noise):
             ws = ws_of(params["w"] + w_noise)
@@ -191,6 +186,12 @@ class Projector:
         )
         self._adam = adam
 
+    def ws_of(self, w_opt):
+        """ws [1, num_ws, w_dim] of the optimised w (one for every layer) or w+ (per layer)."""
+        if self.settings.space == "w+":
+            return w_opt
+        return jnp.broadcast_to(w_opt, (1, self.num_ws, w_opt.shape[-1]))
+
     def initial(self):
         shape = (
             (1, self.num_ws, self.w_avg.shape[-1])
@@ -200,14 +201,15 @@ class Projector:
         return {"w": jnp.broadcast_to(self.w_avg, shape), "noise": tuple(self.noise_maps)}
 
     def project(self, target):
-        """dict: ws [num_ws, w_dim], noise maps, image [H, W, C], the distance before and
-        after (no w noise), per-step distances, progress images [k, H, W, C], seconds."""
+        """dict: ws [num_ws, w_dim], noise maps, image [H, W, C], the distance and the pixel
+        MSE at the mean w and at the end (no w noise), per-step distances, progress images
+        [k, H, W, C], seconds."""
         s = self.settings
         target = jnp.asarray(target, jnp.float32)[None]
         target_features = None if self.unit is None else self.unit(target)
         params = self.initial()
         opt_state = self._adam.init(params)
-        start_dist, _ = self._loss(params, target, target_features)
+        start_dist, start_pixel = self._loss(params, target, target_features)
         marks = set(np.linspace(0, s.steps, s.snapshots + 1).astype(int)[1:].tolist())
         progress = [np.asarray(self._image(params))[0]]
         history = []
@@ -222,17 +224,13 @@ class Projector:
                 progress.append(np.asarray(self._image(params))[0])
         seconds = time.perf_counter() - started
         end_dist, end_pixel = self._loss(params, target, target_features)
-        ws = (
-            params["w"]
-            if s.space == "w+"
-            else jnp.broadcast_to(params["w"], (1, self.num_ws, params["w"].shape[-1]))
-        )
         return {
-            "ws": np.asarray(ws)[0],
+            "ws": np.asarray(self.ws_of(params["w"]))[0],
             "noise": [np.asarray(v) for v in params["noise"]],
             "image": progress[-1],
             "start_distance": float(start_dist),
             "distance": float(end_dist),
+            "start_pixel_mse": float(start_pixel),
             "pixel_mse": float(end_pixel),
             "history": np.asarray(history),
             "progress": np.stack(progress),

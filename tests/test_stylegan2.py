@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import resume_fixtures
+from PIL import Image
 
 from gendl.augment import ada, diffaugment
 from gendl.config import ConfigError
@@ -321,7 +322,8 @@ def test_style_mixing_cells_take_a_coarse_and_b_fine_styles(smoke_run):
     assert pictures["style_mixing"].shape == (2 + 3 * 8, 2 + 4 * 8, 1)  # (2 + 1) x (3 + 1) tiles
 
 
-def test_truncation_grid_columns(smoke_run):
+def test_truncation_grid_columns(trained, smoke_run):
+    from gendl.evaluation import workdir
     from gendl.evaluation.style_grids import TruncationGrid
 
     obj, variables = smoke_run.exp.objective, smoke_run.state.variables()
@@ -335,11 +337,12 @@ def test_truncation_grid_columns(smoke_run):
     assert not np.allclose(cells[:, 0], cells[:, -1])  # psi = -1 mirrors w about the mean
     _, pictures = ev.run(variables)
     assert pictures["truncation"].shape == (2 + 3 * 8, 2 + 6 * 8, 1)
+    # From the config (full configs run it at the end of training) through gendl.evaluate.
+    workdir.evaluate(str(trained / "straight"), names=["truncation"])
+    assert (trained / "straight" / "samples" / "eval_truncation_truncation_00000006.png").exists()
 
 
 def test_interpolation_gif_frames_and_first_keyframe(trained, smoke_run, tmp_path):
-    from PIL import Image
-
     from gendl.evaluation import latent_animation
     from gendl.monitoring import images as images_lib
 
@@ -398,3 +401,23 @@ def test_projection_noise_regulariser_and_learning_rate():
     s = projection.Settings(steps=100)
     lr = [float(projection.learning_rate(t, s)) for t in (0.0, 0.025, 0.5, 0.875, 1.0)]
     assert lr == pytest.approx([0.0, 0.05, 0.1, 0.05, 0.0], abs=1e-6)
+
+
+def test_projector_refuses_a_workdir_without_a_style_based_generator(
+    trained, tmp_path, monkeypatch
+):
+    from gendl.evaluation import predict
+
+    real_of = predict.of
+
+    def without_synthesis(exp):  # what a ProGAN or DCGAN run provides: sample, sample_noise
+        p = real_of(exp)
+        keep = {k: p.functions[k] for k in ("sample", "sample_noise")}
+        return predict.Predict(keep, "progan", None)
+
+    monkeypatch.setattr(predict, "of", without_synthesis)
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(image)
+    with pytest.raises(ConfigError, match="only StyleGAN2 runs") as e:
+        projection.project_file(str(trained / "straight"), str(image), str(tmp_path / "out"))
+    assert "\n" not in str(e.value) and not (tmp_path / "out").exists()

@@ -26,6 +26,11 @@ FID/KID/IS/precision-recall in gendl's classifier features (MNIST, Fashion-MNIST
     GENDL_MANUAL_DIR=../shared/data python -m gendl.evaluate --workdir=runs/stylegan2 --evals=sample_quality
 Samples with truncation psi:
     python -m gendl.sample --workdir=runs/stylegan2 --num_samples=64 --truncation=0.7 --out=samples.npz
+Style-mixing and truncation grids (also written at the end of training), an interpolation
+GIF, and the projection of an image into w:
+    python -m gendl.evaluate --workdir=runs/stylegan2 --evals=style_mixing,truncation
+    python -m gendl.interpolate --workdir=runs/stylegan2 --frames=60 --out=interp/
+    python -m gendl.project --workdir=runs/stylegan2 --image=digit.png --out=proj/
 CPU smoke run (MNIST at 6x6 padded to 8x8, with ADA and both lazy penalties):
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/stylegan2.py:smoke --workdir=/tmp/stylegan2_smoke
 """
@@ -82,6 +87,11 @@ def get_config(arg=None):
 
     # FID/KID/IS/PR against the test split in gendl's classifier features, at the end.
     c.evals.sample_quality = config_lib.sample_quality(every_steps=0)
+    # Pictures at the end (EMA weights): style mixing (A's coarse styles, up to 8x8, with B's
+    # middle and fine ones) and truncation (rows: seeds; columns: psi) grids
+    # (gendl/evaluation/style_grids.py).
+    c.evals.style_mixing = dict(type="style_mixing", every_steps=0, rows=5, columns=6)
+    c.evals.truncation = dict(type="truncation_grid", every_steps=0, rows=6)
 
     c.checkpoint.every_steps = 2000
     c.log.every_steps = 100
@@ -110,6 +120,8 @@ def get_config(arg=None):
         c.checkpoint.every_steps = 3
         c.log.sample_every_steps = 3
         c.evals.sample_quality.update(every_steps=-1, kid_subsets=5, is_splits=2)
+        c.evals.style_mixing.every_steps = -1  # from gendl.evaluate only: smoke stays seconds
+        c.evals.truncation.every_steps = -1
 
     def diffaug(c):
         c.objective.augment = "diffaug"

@@ -11,9 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import resume_fixtures
+from PIL import Image
 
 from gendl.augment import ada, diffaugment
 from gendl.config import ConfigError
+from gendl.evaluation import projection
 from gendl.models import stylegan2 as sg2
 from gendl.objectives import stylegan2 as sg2_objective
 from gendl.training import experiment
@@ -276,3 +278,146 @@ def test_sample_truncation_towards_the_tracked_mean_w(trained, tmp_path):
     )
     assert images.dtype == np.uint8 and images.shape == (3, 6, 6, 1)
     np.testing.assert_array_equal(images, np.broadcast_to(images[:1], images.shape))
+
+
+# --- Using the trained generator: style-mixing and truncation grids, the interpolation GIF,
+# the projector (on the straight smoke run above).
+
+
+@pytest.fixture(scope="module")
+def smoke_run(trained):
+    from gendl.evaluation import runs
+
+    return runs.load_run(str(trained / "straight"))
+
+
+def _direct_images(obj, variables, ws):
+    """The generator's synthesis applied directly to ws, 8x8 centre-cropped to the data's 6x6."""
+    g = variables["generator"]
+    images = obj.generator.apply({"params": g["params"]}, ws, method=sg2.Generator.synthesize)
+    return np.clip((np.asarray(images)[:, 1:7, 1:7] + 1.0) / 2.0, 0.0, 1.0)  # centre crop
+
+
+def test_style_mixing_cells_take_a_coarse_and_b_fine_styles(smoke_run):
+    from gendl.evaluation.style_grids import StyleMixing
+
+    obj, variables = smoke_run.exp.objective, smoke_run.state.variables()
+    ev = StyleMixing(smoke_run.exp, {"rows": 2, "columns": 3})
+    assert obj.num_ws == 4 and ev.crossover == 2  # 8x8: coarse capped at half the ws
+    z_a, _, z_b, _ = ev.sources()
+    top, left, cells = (np.asarray(x) for x in ev._grid(variables, *ev.sources()))
+    w_a, w_b = (
+        obj._map(variables["generator"]["params"], z_a, None),
+        obj._map(variables["generator"]["params"], z_b, None),
+    )
+    for r in range(2):
+        for c in range(3):
+            ws = jnp.stack([w_a[c], w_a[c], w_b[r], w_b[r]])[None]
+            np.testing.assert_allclose(
+                cells[r * 3 + c], _direct_images(obj, variables, ws)[0], atol=1e-5
+            )
+    np.testing.assert_allclose(top, obj.sample(variables, z_a), atol=1e-6)
+    np.testing.assert_allclose(left, obj.sample(variables, z_b), atol=1e-6)
+    _, pictures = ev.run(variables)
+    assert pictures["style_mixing"].shape == (2 + 3 * 8, 2 + 4 * 8, 1)  # (2 + 1) x (3 + 1) tiles
+
+
+def test_truncation_grid_columns(trained, smoke_run):
+    from gendl.evaluation import workdir
+    from gendl.evaluation.style_grids import TruncationGrid
+
+    obj, variables = smoke_run.exp.objective, smoke_run.state.variables()
+    ev = TruncationGrid(smoke_run.exp, {"rows": 3})
+    cells = ev.cells(variables)  # [rows, psi, H, W, C]
+    assert cells.shape == (3, 6, 6, 6, 1) and ev.psis == (-1.0, -0.5, 0.0, 0.5, 0.7, 1.0)
+    at_mean = cells[:, ev.psis.index(0.0)]
+    np.testing.assert_allclose(at_mean, np.broadcast_to(at_mean[:1], at_mean.shape), atol=1e-6)
+    z, _ = obj.latents(jax.random.key(0), 3)
+    np.testing.assert_allclose(cells[:, -1], obj.sample(variables, z), atol=1e-6)
+    assert not np.allclose(cells[:, 0], cells[:, -1])  # psi = -1 mirrors w about the mean
+    _, pictures = ev.run(variables)
+    assert pictures["truncation"].shape == (2 + 3 * 8, 2 + 6 * 8, 1)
+    # From the config (full configs run it at the end of training) through gendl.evaluate.
+    workdir.evaluate(str(trained / "straight"), names=["truncation"])
+    assert (trained / "straight" / "samples" / "eval_truncation_truncation_00000006.png").exists()
+
+
+def test_interpolation_gif_frames_and_first_keyframe(trained, smoke_run, tmp_path):
+    from gendl.evaluation import latent_animation
+    from gendl.monitoring import images as images_lib
+
+    frames = latent_animation.interpolation_gif(
+        str(trained / "straight"), str(tmp_path), frames=7, keyframes=3, seed=5
+    )
+    gif = Image.open(tmp_path / "interpolation.gif")
+    assert gif.n_frames == 7 and (tmp_path / "keyframes.png").exists()
+    obj, variables = smoke_run.exp.objective, smoke_run.state.variables()
+    z, _ = obj.latents(jax.random.key(5), 3)
+    keyframes = images_lib.to_uint8(np.asarray(obj.sample(variables, z)))
+    gif.seek(0)
+    np.testing.assert_array_equal(np.asarray(gif.convert("L")), keyframes[0, ..., 0])
+    # Segments of 3, 2, 2 frames: keyframe 1 at frame 3, keyframe 2 at frame 5.
+    assert list(latent_animation.keyframe_indices(7, 3)) == [0, 3, 5]
+    np.testing.assert_array_equal(frames[[0, 3, 5]], keyframes)
+    gif.seek(3)
+    np.testing.assert_array_equal(np.asarray(gif.convert("L")), keyframes[1, ..., 0])
+
+
+def test_projector_recovers_a_generated_image(smoke_run):
+    from gendl.evaluation import extractors
+
+    obj, variables = smoke_run.exp.objective, smoke_run.state.variables()
+    z, _ = obj.latents(jax.random.key(3), 1)
+    target = np.asarray(obj.sample(variables, z))[0]
+    # A stand-in feature network (a fixed random projection of the pixels) for the
+    # classifier's features, so the feature term is exercised without training one.
+    proj = jax.random.normal(jax.random.key(9), (36, 16))
+    fake = extractors.Extractor(
+        "fake", "", (6, 6, 1), None, lambda x: (jnp.tanh(x.reshape(x.shape[0], -1) @ proj), None)
+    )
+    settings = projection.Settings(steps=40, w_samples=256, snapshots=2, initial_lr=0.05)
+    result = projection.Projector(smoke_run, fake, settings).project(target)
+    assert result["distance"] < 0.5 * result["start_distance"]  # start: the mean w's image
+    mean_image = obj.sample_truncated(variables, z, 0.0)[0]
+    assert result["pixel_mse"] < float(np.mean((np.asarray(mean_image) - target) ** 2))
+    assert result["ws"].shape == (4, 8) and result["progress"].shape == (3, 6, 6, 1)
+    assert result["history"].shape == (40,)
+
+
+def test_projector_refuses_a_non_image(trained, tmp_path):
+    from gendl.data.errors import DataError
+
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    with pytest.raises(DataError, match="not a readable image") as e:
+        projection.project_file(str(trained / "straight"), str(bad), str(tmp_path / "out"))
+    assert "\n" not in str(e.value) and not (tmp_path / "out").exists()
+
+
+def test_projection_noise_regulariser_and_learning_rate():
+    # A map constant along x and y is perfectly autocorrelated: (1)^2 + (1)^2 per pooled size.
+    ones = jnp.ones((1, 16, 16, 1))
+    assert float(projection.noise_regulariser([ones])) == pytest.approx(4.0)
+    s = projection.Settings(steps=100)
+    lr = [float(projection.learning_rate(t, s)) for t in (0.0, 0.025, 0.5, 0.875, 1.0)]
+    assert lr == pytest.approx([0.0, 0.05, 0.1, 0.05, 0.0], abs=1e-6)
+
+
+def test_projector_refuses_a_workdir_without_a_style_based_generator(
+    trained, tmp_path, monkeypatch
+):
+    from gendl.evaluation import predict
+
+    real_of = predict.of
+
+    def without_synthesis(exp):  # what a ProGAN or DCGAN run provides: sample, sample_noise
+        p = real_of(exp)
+        keep = {k: p.functions[k] for k in ("sample", "sample_noise")}
+        return predict.Predict(keep, "progan", None)
+
+    monkeypatch.setattr(predict, "of", without_synthesis)
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(image)
+    with pytest.raises(ConfigError, match="only StyleGAN2 runs") as e:
+        projection.project_file(str(trained / "straight"), str(image), str(tmp_path / "out"))
+    assert "\n" not in str(e.value) and not (tmp_path / "out").exists()

@@ -23,6 +23,7 @@ from gendl.evaluation.generator_pictures import GeneratorPictures
 from gendl.evaluation.inpainting import Inpainting
 from gendl.evaluation.melody import Melody
 from gendl.evaluation.pair_agreement import PairAgreement
+from gendl.evaluation.style_grids import StyleMixing, TruncationGrid
 from gendl.evaluation.super_resolution import SuperResolution
 from gendl.evaluation.translation import Translation
 from gendl.monitoring import figures
@@ -438,6 +439,8 @@ REGISTRY = {
     "pair_agreement": PairAgreement,
     "melody": Melody,
     "super_resolution": SuperResolution,
+    "style_mixing": StyleMixing,
+    "truncation_grid": TruncationGrid,
 }
 
 

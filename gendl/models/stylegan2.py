@@ -181,6 +181,18 @@ class Mapping(nn.Module):
         return x
 
 
+def const_noise_map(i, size):
+    """Noise layer i's fixed map [1, size, size, 1] (sampling without a noise key)."""
+    return jax.random.normal(jax.random.fold_in(jax.random.key(0), i), (1, size, size, 1))
+
+
+def const_noise(resolution):
+    """The fixed maps of every noise layer of a generator of `resolution`, in layer order:
+    the 4x4 convolution's, then two per doubling (both at that resolution)."""
+    sizes = [4] + [2**level for level in range(3, resolution_levels(resolution) + 1) for _ in "ab"]
+    return tuple(const_noise_map(i, size) for i, size in enumerate(sizes))
+
+
 class Synthesis(nn.Module):
     resolution: int = 32
     channels: int = 1
@@ -196,7 +208,9 @@ class Synthesis(nn.Module):
         return 2 * resolution_levels(self.resolution) - 2
 
     @nn.compact
-    def __call__(self, ws, noise_key=None):
+    def __call__(self, ws, noise_key=None, noises=None):
+        """`noises`: given per-layer noise maps (`const_noise`'s shapes; the projector
+        optimises them) in place of the drawn ones."""
         top = resolution_levels(self.resolution)
         nf = lambda level: num_features(level - 1, self.fmap_base, self.fmap_max)
         n = ws.shape[0]
@@ -204,10 +218,10 @@ class Synthesis(nn.Module):
         def noise(i, size):
             """Layer i's noise: fresh per sample in training (noise_key), else one fixed draw
             per layer (the official generate.py's noise_mode="const": an image per latent)."""
+            if noises is not None:
+                return noises[i]
             if noise_key is None:
-                return jax.random.normal(
-                    jax.random.fold_in(jax.random.key(0), i), (1, size, size, 1)
-                )
+                return const_noise_map(i, size)
             return jax.random.normal(jax.random.fold_in(noise_key, i), (n, size, size, 1))
 
         mod = lambda n, name, **kw: ModulatedConv(
@@ -257,8 +271,8 @@ class Generator(nn.Module):
     def map(self, z, labels=None):
         return self.mapping(z, labels)
 
-    def synthesize(self, ws, noise_key=None):
-        return self.synthesis(ws, noise_key)
+    def synthesize(self, ws, noise_key=None, noises=None):
+        return self.synthesis(ws, noise_key, noises)
 
     def __call__(self, z, labels=None, noise_key=None):
         w = self.mapping(z, labels)

@@ -23,7 +23,10 @@ augmentation is part of the discriminator). The path-length penalty runs on a ba
 Style mixing (section 3.1 of StyleGAN, kept in StyleGAN2): with probability
 `style_mixing`, a second w from a second z drives the layers from a random crossover on.
 The generator tracks the mean w (decay 0.995) in its model state "w_avg", for truncation:
-w' = w_avg + psi (w - w_avg) (`sample_truncated`, `gendl.sample --truncation=psi`).
+w' = w_avg + psi (w - w_avg) (`sample_truncated`, `gendl.sample --truncation=psi`). The
+predict functions `map_latents`, `mean_w`, `synthesize` (ws per layer, optional noise maps)
+and `noise_maps` serve the style-mixing and truncation grids (gendl.evaluation.style_grids)
+and the projector (gendl.project).
 
 Augmentation (config.objective.augment): "diffaug" (gendl/augment/diffaugment.py) or "ada"
 (gendl/augment/ada.py) on every image the discriminator sees, in both steps. ADA's p lives
@@ -192,20 +195,45 @@ class StyleGan2(base.Objective):
         """As the GAN family's: class r in grid row r, the same z down a column."""
         return gan.grid_noise(rng, n, self.z_dim, self.num_classes)
 
-    def sample_truncated(self, variables, noise, psi, labels=None):
-        """Images in [0, 1] of the data's shape, w truncated towards the tracked mean by psi
-        (1: none; 0: every image the mean w's)."""
+    def map_latents(self, variables, noise, labels=None):
+        """w [n, w_dim] of latents `noise` (or a dict of "z" and "label") through the
+        mapping network (conditional models without labels: class i % K for latent i)."""
         if isinstance(noise, dict):
             noise, labels = noise["z"], noise["label"]
         if self.conditional and labels is None:
             labels = jnp.arange(noise.shape[0]) % self.num_classes
-        v = variables["generator"]
-        w = self._map(v["params"], noise, labels)
-        w_avg = v["w_avg"]["w"]
-        w = w_avg + psi * (w - w_avg)
-        ws = jnp.broadcast_to(w[:, None], (w.shape[0], self.num_ws, w.shape[-1]))
-        images = self._synthesize(v["params"], ws)
+        return self._map(variables["generator"]["params"], noise, labels)
+
+    def mean_w(self, variables):
+        """The tracked mean w [w_dim] (truncation's centre, the projector's start)."""
+        return variables["generator"]["w_avg"]["w"]
+
+    def synthesize(self, variables, ws, noises=None):
+        """Images in [0, 1] of the data's shape from one w per layer, ws [n, num_ws, w_dim];
+        `noises`: per-layer noise maps (default: the fixed ones, `noise_maps`)."""
+        images = self.generator.apply(
+            {"params": variables["generator"]["params"]},
+            ws,
+            None,
+            noises,
+            method=sg2.Generator.synthesize,
+        )
         return jnp.clip((crop_to(images, self.image_shape) + 1.0) / 2.0, 0.0, 1.0)
+
+    def noise_maps(self, variables):
+        """The generator's fixed per-layer noise maps (what sampling uses), in layer order."""
+        del variables
+        return sg2.const_noise(self.resolution)
+
+    def sample_truncated(self, variables, noise, psi, labels=None):
+        """Images in [0, 1] of the data's shape, w truncated towards the tracked mean by psi
+        (1: none; 0: every image the mean w's)."""
+        w = self.map_latents(variables, noise, labels)
+        w_avg = self.mean_w(variables)
+        w = w_avg + psi * (w - w_avg)
+        return self.synthesize(
+            variables, jnp.broadcast_to(w[:, None], (w.shape[0], self.num_ws, w.shape[-1]))
+        )
 
     def sample(self, variables, noise, labels=None):
         return self.sample_truncated(variables, noise, 1.0, labels)
@@ -216,6 +244,10 @@ class StyleGan2(base.Objective):
             "sample_noise": self.sample_noise,
             "sample_truncated": self.sample_truncated,
             "latents": self.latents,
+            "map_latents": self.map_latents,
+            "mean_w": self.mean_w,
+            "synthesize": self.synthesize,
+            "noise_maps": self.noise_maps,
         }
 
     # --- The train step.

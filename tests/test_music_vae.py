@@ -281,11 +281,21 @@ def test_smoke_run_writes_metrics_and_piano_rolls(trained):
         "eval/melody/elbo",
         "eval/melody/kl_nats",
         "eval/melody/samples/pitch_class_tv",
+        "eval/melody/onset_accuracy_sampled",
+        "eval/melody/no_event_share",
     ):
         assert np.isfinite(last[key]), key
     assert 0.0 <= last["eval/melody/accuracy_sampled"] <= 1.0
+    assert 0.0 < last["eval/melody/no_event_share"] < 1.0
     for kind in ("samples", "reconstructions", "interpolation"):
         assert os.path.exists(os.path.join(trained, "samples", f"melody_{kind}_00000003.png"))
+
+
+def test_onset_accuracy_counts_note_starts_only():
+    x = jnp.array([[60, 0, 0, 1, 62, 0], [0, 0, 0, 0, 0, 0]])
+    correct = jnp.array([[True, True, False, False, False, True]] * 2)
+    # Row 0: onsets at steps 0 (right) and 4 (wrong); row 1 has none (scored 0, not NaN).
+    np.testing.assert_allclose(objective._onset_mean(correct, x), [0.5, 0.0])
 
 
 def test_sample_interpolate_and_reconstruct_files(trained, tmp_path):

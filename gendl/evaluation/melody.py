@@ -4,7 +4,9 @@ pictures, for any objective with the predict functions in NEEDS (gendl.objective
 Scalars, on the first `num_examples` test windows spread evenly over the test split:
   elbo, reconstruction_nats, kl_nats (one posterior sample per melody), accuracy_teacher_forced
   and accuracy_sampled (the share of steps whose token the decoder gets right from the
-  posterior mean, fed the true previous tokens, or its own greedy outputs), and on
+  posterior mean, fed the true previous tokens, or its own greedy outputs), the same two
+  over note onsets only (onset_accuracy_*) beside no_event_share (what a decoder that never
+  starts a note scores in step accuracy), and on
   `num_samples` prior samples the statistics of gendl.music.statistics against the test
   melodies. Pictures (piano rolls, to TensorBoard and samples/): prior samples, test melodies
   beside their reconstructions, and a spherical interpolation (num_pictures steps) from the

@@ -66,7 +66,7 @@ def get_config(arg=None):
     def small(c):
         config_lib.smoke(c)
         if c.model.name == "infogan_conv":
-            c.model.dim, c.model.fc, c.model.q_hidden = 4, 16, 8
+            c.model.dim, c.model.fc, c.model.q_hidden = 4, 16, 16
         else:
             c.model.g_hidden = (32,)
             c.model.d_hidden = (32,)

@@ -2,8 +2,10 @@
 categorical code and two continuous codes ~ U(-1, 1) next to 62 noise variables; the Q head
 shares the discriminator's trunk; lambda = 1 for both codes (unit-variance Gaussian Q for the
 continuous ones); Adam with b1 = 0.5, learning rates 2e-4 (D) and 1e-3 (G) as in the paper,
-batch 64. The paper's networks are convolutional with batch norm; these are MLPs
-(G 256-512-784, D 512-256) so a CPU run shows the disentangling in minutes.
+batch 64. The default networks are MLPs (G 256-512-784, D 512-256) so a CPU run shows the
+disentangling in minutes; `:conv` uses the paper's convolutional networks with batch norm
+(appendix C.1, `models/infogan_conv.py`), whose categorical code matches the digit classes far
+better.
 
 Pictures (`eval/traversals/*`, PNGs in the workdir's samples/ and in TensorBoard):
 `continuous0`, `continuous1`: the categorical code by row, one continuous code swept over
@@ -11,7 +13,9 @@ Pictures (`eval/traversals/*`, PNGs in the workdir's samples/ and in TensorBoard
 
 Run:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/infogan.py --workdir=runs/infogan
-CPU smoke run:
+The paper's conv networks:
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/infogan.py:conv --workdir=runs/infogan_conv
+CPU smoke run (either network; `:conv,smoke` for the conv ones):
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/infogan.py:smoke --workdir=/tmp/infogan_smoke
 """
 
@@ -49,10 +53,23 @@ def get_config(arg=None):
     c.log.every_steps = 500
     c.log.sample_every_steps = 5000
 
+    def conv(c):
+        # Chen et al. 2016, appendix C.1: G FC 1024, FC 7x7x128, up-convs 64 and 1; D convs
+        # 64 and 128, FC 1024; Q FC 128 on D's trunk. Optimiser and lambda as above.
+        c.model.name = "infogan_conv"
+        c.model.dim = 64
+        c.model.fc = 1024
+        c.model.q_hidden = 128
+        for key in ("g_hidden", "d_hidden"):
+            del c.model[key]
+
     def small(c):
         config_lib.smoke(c)
-        c.model.g_hidden = (32,)
-        c.model.d_hidden = (32,)
+        if c.model.name == "infogan_conv":
+            c.model.dim, c.model.fc, c.model.q_hidden = 4, 16, 16
+        else:
+            c.model.g_hidden = (32,)
+            c.model.d_hidden = (32,)
         c.evals.traversals.every_steps = 10
 
-    return config_lib.apply_variant(c, arg, {"smoke": small})
+    return config_lib.apply_variant(c, arg, {"conv": conv, "smoke": small})

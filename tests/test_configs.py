@@ -43,6 +43,7 @@ EXTRA_VARIANTS = [
     ("gan", "minimax,smoke"),
     ("aae", "mixture,smoke"),
     ("dae", "masking,smoke"),
+    ("infogan", "conv,smoke"),
 ]
 # The metrics of the first steps of every config, recorded before the core was generalised
 # (issue 11): refactors of the core must leave every existing model's training bitwise as it
@@ -63,6 +64,7 @@ ADDED_AFTER_RECORDING = {
     "srgan:smoke",
     "srresnet:smoke",
     "stylegan2:smoke",
+    "infogan:conv,smoke",
 }
 
 

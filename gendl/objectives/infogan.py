@@ -10,6 +10,12 @@ categorical code and a fixed-unit-variance Gaussian log-likelihood for the conti
 (the paper's code with fix_std=True), so -L_I is, up to constants,
     lambda_cat * CE(q_categorical, c_cat) + lambda_cont * 0.5 * sum_j (c_j - mu_j)^2.
 Both D (trunk and Q head) and G minimise their GAN loss plus that term (Chen et al. eq. 5).
+
+Networks with batch norm (the paper's conv networks, `models/infogan_conv.py`) take a `train`
+flag and keep their statistics in `state.model_state`, advanced as in the GAN objective: the
+generator's by each of its training passes, the discriminator's by its own step only (real
+and fake batches normalised apart). Networks without such state (the MLPs) are called as
+plain functions of their params.
 """
 
 import jax
@@ -74,8 +80,21 @@ class InfoGan(base.Objective):
     def sample_noise(self, rng, n):
         return self.generator_input(*self.sample_codes(rng, n))
 
+    @staticmethod
+    def _apply(module, params, model_state, x, train):
+        """(output, new model_state) of a network call; batch statistics advance in training."""
+        if not model_state:  # no batch norm (the MLPs): no train flag either
+            return module.apply({"params": params}, x), model_state
+        variables = {"params": params, **model_state}
+        if train:
+            out, new = module.apply(variables, x, train=True, mutable=list(model_state))
+            return out, dict(new)
+        return module.apply(variables, x, train=False), model_state
+
     def sample(self, variables, noise):
-        return jax.nn.sigmoid(self.generator.apply(variables["generator"], noise))
+        g = variables["generator"]
+        state = {k: v for k, v in g.items() if k != "params"}
+        return jax.nn.sigmoid(self._apply(self.generator, g["params"], state, noise, False)[0])
 
     def traversal_noise(self, rng, code, steps=10, span=2.0):
         """Generator inputs for one traversal picture: row k has category k, columns sweep
@@ -125,41 +144,59 @@ class InfoGan(base.Objective):
 
     def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
+        g_state = state.model_state.get("generator", {})
+        d_state = state.model_state.get("discriminator", {})
         real = batch["image"][0]
         n = real.shape[0]
-        disc = lambda p, x: self.discriminator.apply({"params": p}, x)
-        gen = lambda p, z: jax.nn.sigmoid(self.generator.apply({"params": p}, z))
+        disc = lambda p, s, x: self._apply(self.discriminator, p, s, x, True)
+
+        def gen(p, s, z):
+            logits, s = self._apply(self.generator, p, s, z, True)
+            return jax.nn.sigmoid(logits), s
+
         k_d, k_g = jax.random.split(rng)
 
         z, cat, cont = self.sample_codes(k_d, n)
-        fake = gen(params["generator"], self.generator_input(z, cat, cont))
+        fake, g_state = gen(params["generator"], g_state, self.generator_input(z, cat, cont))
 
         def d_loss_fn(p):
-            l_real, _, _ = disc(p, real)
-            l_fake, q_cat, q_cont = disc(p, fake)
+            (l_real, _, _), s = disc(p, d_state, real)
+            (l_fake, q_cat, q_cont), s = disc(p, s, fake)
             gan = gan_losses.discriminator_loss(self.loss, l_real, l_fake)
             mi, cat_loss, cont_loss = self._mutual_information_loss(q_cat, q_cont, cat, cont)
-            return gan + mi, {
-                "loss/discriminator": gan,
-                "mi/categorical_ce": cat_loss,
-                "mi/continuous_mse": cont_loss,
-                "q_categorical_accuracy": jnp.mean(jnp.argmax(q_cat, -1) == cat),
-            }
+            return gan + mi, (
+                s,
+                {
+                    "loss/discriminator": gan,
+                    "mi/categorical_ce": cat_loss,
+                    "mi/continuous_mse": cont_loss,
+                    "q_categorical_accuracy": jnp.mean(jnp.argmax(q_cat, -1) == cat),
+                },
+            )
 
-        d_params, d_opt, d_metrics = base.update_network(
-            "discriminator", d_loss_fn, params, opt_state, ctx.optimizers
+        d_grads, (d_state, d_metrics) = base.grad(d_loss_fn, has_aux=True)(params["discriminator"])
+        d_params, d_opt, d_norms = base.apply_gradients(
+            ctx.optimizers["discriminator"],
+            params["discriminator"],
+            opt_state["discriminator"],
+            d_grads,
+            "discriminator",
         )
 
         z, cat, cont = self.sample_codes(k_g, n)
         g_in = self.generator_input(z, cat, cont)
 
         def g_loss_fn(p):
-            l_fake, q_cat, q_cont = disc(d_params, gen(p, g_in))
+            fake, new_g_state = gen(p, g_state, g_in)
+            # The discriminator's statistics are not advanced by the generator's step.
+            (l_fake, q_cat, q_cont), _ = disc(d_params, d_state, fake)
             gan = gan_losses.generator_loss(self.loss, l_fake)
             mi, _, _ = self._mutual_information_loss(q_cat, q_cont, cat, cont)
-            return gan + mi, gan
+            return gan + mi, (gan, new_g_state)
 
-        (_, g_gan), g_grads = base.value_and_grad(g_loss_fn, has_aux=True)(params["generator"])
+        (_, (g_gan, g_state)), g_grads = base.value_and_grad(g_loss_fn, has_aux=True)(
+            params["generator"]
+        )
         g_params, g_opt, g_norms = base.apply_gradients(
             ctx.optimizers["generator"],
             params["generator"],
@@ -167,9 +204,13 @@ class InfoGan(base.Objective):
             g_grads,
             "generator",
         )
-        metrics = {**d_metrics, **g_norms, "loss/generator": g_gan}
+        metrics = {**d_metrics, **d_norms, **g_norms, "loss/generator": g_gan}
+        model_state = {
+            name: s for name, s in (("generator", g_state), ("discriminator", d_state)) if s
+        }
         state = state.replace(
             params={"generator": g_params, "discriminator": d_params},
             opt_state={"generator": g_opt, "discriminator": d_opt},
+            model_state=model_state,
         )
         return state, metrics

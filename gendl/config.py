@@ -123,6 +123,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.groups = ml_collections.ConfigDict()
     # Clip each network's global gradient norm; 0 disables clipping.
     c.optimizer.grad_clip_norm = 0.0
+    # L2 weight decay added to the gradient (PyTorch Adam's weight_decay); 0: none.
+    c.optimizer.weight_decay = 0.0
 
     c.parallel = ml_collections.ConfigDict()
     # Devices along the mesh's "fsdp" axis: every state array (params, optimiser states, EMA)

@@ -92,19 +92,30 @@ def test_two_dimensional_latents_get_manifold_and_scatter(fake_data, tmp_path):
 
 def test_one_class_anomaly_protocol(fake_data, tmp_path):
     from gendl import anomaly
+    from gendl.config import ConfigError
+    from gendl.evaluation import anomaly_scores
 
     c = load("vae")
     c.total_steps, c.batch_size = 3, 16
     c.data.manual_dir, c.data.data_dir = fake_data["manual_dir"], fake_data["data_dir"]
-    results = anomaly.run(c, str(tmp_path), ["3"], num_samples=2)
-    assert 0.0 <= results["auroc_heldout_3"] <= 1.0
-    assert results["auroc_mean"] == results["auroc_heldout_3"]
-    # The held-out digit never reached training.
-    with open(tmp_path / "heldout_3" / "config.json") as f:
-        assert json.load(f)["data"]["exclude_labels"] == [3]
-    assert (
-        json.load(open(tmp_path / "anomaly.json"))["auroc_heldout_3"] == results["auroc_heldout_3"]
+    with pytest.raises(ConfigError, match="background_mutation_percent"):
+        anomaly.run(c, str(tmp_path), ["3"], scores="neg_elbo,likelihood_ratio")
+    results = anomaly.run(
+        c, str(tmp_path), ["3"], num_samples=2, knn_k=2, background_mutation_percent=20
     )
+    # Every score, the likelihood's among them, from the same trained model.
+    assert sorted(results["auroc"]) == sorted(anomaly_scores.SCORES)
+    for row in results["auroc"].values():
+        assert 0.0 <= row["3"] <= 1.0 and row["mean"] == row["3"]
+    # The held-out digit never reached training, nor the background model's.
+    for run in ("heldout_3", "background_3"):
+        with open(tmp_path / run / "config.json") as f:
+            assert json.load(f)["data"]["exclude_labels"] == [3]
+    with open(tmp_path / "background_3" / "config.json") as f:
+        saved = json.load(f)
+        assert saved["data"]["ops"] == ["mutate:20"] and saved["optimizer"]["weight_decay"] == 0
+    assert json.load(open(tmp_path / "anomaly.json")) == results
+    assert "| neg_elbo | " in anomaly.table(results)
 
 
 def test_excluded_labels_never_appear_in_training_batches(fake_data):

@@ -13,6 +13,8 @@ and apply the same crop offset / flip to every paired feature (pix2pix A and B s
     "center_crop:H[,W]"
     "random_crop:H[,W]"  one offset per example, shared by its features
     "random_flip"      left-right flip with probability 1/2, shared by its features
+    "mutate:P"         each pixel value replaced, with probability P percent, by a uniform
+                       random value in 0..255 (Ren et al. 2019's background-model inputs)
 
 Decoding happens in the source (folder sources decode with Pillow to L, RGB or RGBA); scaling
 to [0, 1] happens on the device, in the train step, as for the prepared datasets.
@@ -55,13 +57,15 @@ def _parse_one(spec: str):
         "center_crop": lambda n: _crop(*_size(n), random=False) if len(n) in (1, 2) else None,
         "random_crop": lambda n: _crop(*_size(n), random=True) if len(n) in (1, 2) else None,
         "random_flip": lambda n: _flip if not n else None,
+        "mutate": lambda n: _mutate(n[0]) if len(n) == 1 and 0 <= n[0] <= 100 else None,
     }
     op = makers[name](numbers) if name in makers and numbers is not None else None
     if op is None:
         raise ConfigError(
             f"config.data.ops has {spec!r}, which is not an op gendl knows. Use entries such as "
             "'rgb', 'grey', 'alpha_white', 'alpha:R,G,B', 'resize:N', 'resize:H,W', "
-            "'center_crop:N', 'random_crop:N', 'random_flip' (see gendl/data/ops.py)."
+            "'center_crop:N', 'random_crop:N', 'random_flip', 'mutate:P' (P percent, 0..100) "
+            "(see gendl/data/ops.py)."
         )
     return op
 
@@ -142,6 +146,17 @@ def _flip(images, rng):
     if rng.random() < 0.5:
         return {k: v[:, ::-1] for k, v in images.items()}
     return images
+
+
+def _mutate(percent):
+    def mutate(images, rng):
+        out = {}
+        for k, v in images.items():
+            replace = rng.random(v.shape) < percent / 100
+            out[k] = np.where(replace, rng.integers(0, 256, v.shape, dtype=np.uint8), v)
+        return out
+
+    return mutate
 
 
 def _common_size(images: dict) -> tuple:

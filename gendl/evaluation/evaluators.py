@@ -16,9 +16,18 @@ from absl import logging
 
 from gendl.config import ConfigError
 from gendl.data import pipeline, source, transforms
-from gendl.evaluation import anomaly, extractors, likelihood, reference, sample_quality, sampling
+from gendl.evaluation import (
+    anomaly,
+    anomaly_scores,
+    extractors,
+    likelihood,
+    reference,
+    sample_quality,
+    sampling,
+)
 from gendl.evaluation import predict as predict_lib
 from gendl.evaluation import prerequisites as prerequisites_lib
+from gendl.evaluation import runs as runs_lib
 from gendl.evaluation.generator_pictures import GeneratorPictures
 from gendl.evaluation.inpainting import Inpainting
 from gendl.evaluation.melody import Melody
@@ -80,15 +89,19 @@ class _TestData:
 
     def batches(self):
         """Batches on the mesh; the last one is padded and comes with its valid count."""
-        sharding = mesh_lib.batch_sharding(self.mesh)
-        for i in range(0, len(self.x), self.batch_size):
-            x, y = self.x[i : i + self.batch_size], self.labels[i : i + self.batch_size]
-            valid = len(x)
-            if valid < self.batch_size:
-                pad = self.batch_size - valid
-                x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
-                y = np.concatenate([y, np.repeat(y[-1:], pad, 0)])
-            yield jax.device_put(x, sharding), jax.device_put(y, sharding), valid
+        return _batches(self.mesh, self.batch_size, self.x, self.labels)
+
+
+def _batches(mesh, batch_size, inputs, labels):
+    sharding = mesh_lib.batch_sharding(mesh)
+    for i in range(0, len(inputs), batch_size):
+        x, y = inputs[i : i + batch_size], labels[i : i + batch_size]
+        valid = len(x)
+        if valid < batch_size:
+            pad = batch_size - valid
+            x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
+            y = np.concatenate([y, np.repeat(y[-1:], pad, 0)])
+        yield jax.device_put(x, sharding), jax.device_put(y, sharding), valid
 
 
 class Likelihood:
@@ -218,15 +231,26 @@ class Pictures:
 
 
 class Anomaly:
-    """One-class anomaly detection: every test image gets a score (the negative ELBO averaged
-    over `num_samples` draws for a VAE, the reconstruction BCE for an autoencoder); the classes
-    left out of training (config.data.exclude_labels) are the anomalies. Reports AUROC."""
+    """One-class anomaly detection: every test image gets each score named in `scores`
+    (gendl.evaluation.anomaly_scores: the negative ELBO averaged over `num_samples` draws,
+    or the reconstruction BCE of an autoencoder, and scores that correct it); the classes left
+    out of training (config.data.exclude_labels) are the anomalies. Reports `auroc_<score>`.
+
+    Scores with a reference use the NORMAL training images (the split the model trained on,
+    held-out classes excluded; `num_reference` > 0: that many at random); `likelihood_ratio`
+    also scores the test images with the run in `background_workdir` (trained on mutated
+    normal images)."""
 
     NEEDS_ONE_OF = ("elbo", "reconstruct")
 
     def __init__(self, exp, cfg):
         predict = predict_lib.of(exp)
         predict.require_one_of("anomaly evaluator", *self.NEEDS_ONE_OF)
+        self.scores = anomaly_scores.parse(cfg.get("scores", "neg_elbo"))
+        self.needs = {q for s in self.scores for q in anomaly_scores.SCORES[s].needs}
+        if self.needs & {"codes", "reference_codes"}:
+            (encode,) = predict.require("anomaly evaluator's latent scores", "encode")
+            self._encode = jax.jit(encode, out_shardings=mesh_lib.replicated(exp.mesh))
         self.data = _TestData(exp, cfg)
         held_out = cfg.get("held_out", None) or exp.config.data.exclude_labels
         if not held_out:
@@ -235,27 +259,99 @@ class Anomaly:
                 "(left out of training) or config.evals.<name>.held_out."
             )
         self.is_anomaly = np.isin(self.data.labels, np.asarray(held_out))
-        k = int(cfg.get("num_samples", 10))
-        rep = mesh_lib.replicated(exp.mesh)
-        elbo, reconstruct = predict.functions.get("elbo"), predict.functions.get("reconstruct")
-
-        def score(params, x, labels, rng):
-            if elbo is not None:
-                keys = jax.random.split(rng, k)
-                return -jnp.mean(jnp.stack([elbo(params, x, labels, r) for r in keys]), 0)
-            r = reconstruct(params, x, labels)
-            p = jnp.clip(r, 1e-6, 1 - 1e-6).reshape(x.shape[0], -1)
-            t = x.reshape(x.shape[0], -1)
-            return -jnp.sum(t * jnp.log(p) + (1 - t) * jnp.log(1 - p), -1)
-
-        self._fn = jax.jit(score, out_shardings=rep)
+        if self.needs & {"reference_nll", "reference_codes"}:
+            self.reference = _normal_training_inputs(
+                exp.config, held_out, int(cfg.get("num_reference", 0))
+            )
+        self.cfg = cfg
+        self._nll = jax.jit(
+            _nll_function(predict, int(cfg.get("num_samples", 10))),
+            out_shardings=mesh_lib.replicated(exp.mesh),
+        )
+        if "background_nll" in self.needs:
+            self.background = _background(cfg.get("background_workdir", ""), exp)
 
     def run(self, params):
-        scores = []
-        for i, (x, y, valid) in enumerate(self.data.batches()):
-            s = self._fn(params, x, y, jax.random.fold_in(jax.random.key(0), i))
-            scores.append(np.asarray(jax.device_get(s))[:valid])
-        return {"auroc": anomaly.roc_auc(np.concatenate(scores), self.is_anomaly)}, {}
+        x, y = self.data.x, self.data.labels
+        q = {"images": x}
+        if self.needs & {"nll", "reference_nll"}:
+            q["nll"] = self._per_example(self._nll, params, x, y, rng=True)
+        if "reference_nll" in self.needs:
+            q["reference_nll"] = self._per_example(self._nll, params, *self.reference, rng=True)
+        if "codes" in self.needs:
+            q["codes"] = self._per_example(self._encode, params, x, y)
+        if "reference_codes" in self.needs:
+            q["reference_codes"] = self._per_example(self._encode, params, *self.reference)
+        if "background_nll" in self.needs:
+            fn, background_params = self.background
+            q["background_nll"] = self._per_example(fn, background_params, x, y, rng=True)
+        out = {}
+        for name in self.scores:
+            score = anomaly_scores.SCORES[name]
+            options = {arg: type(d)(self.cfg.get(key, d)) for key, arg, d in score.options}
+            values = score.fn(*[q[n] for n in score.needs], **options)
+            out[f"auroc_{name}"] = anomaly.roc_auc(values, self.is_anomaly)
+        return out, {}
+
+    def _per_example(self, fn, params, x, y, rng=False):
+        """fn over (x, y) in batches, numpy [n, ...]; `rng`: fn takes a key, fixed per batch."""
+        out = []
+        for i, (xb, yb, valid) in enumerate(_batches(self.data.mesh, self.data.batch_size, x, y)):
+            key = (jax.random.fold_in(jax.random.key(0), i),) if rng else ()
+            out.append(np.asarray(jax.device_get(fn(params, xb, yb, *key)))[:valid])
+        return np.concatenate(out)
+
+
+def _nll_function(predict, k):
+    """Negative ELBO averaged over k draws (a VAE), else the reconstruction BCE (nats)."""
+    elbo, reconstruct = predict.functions.get("elbo"), predict.functions.get("reconstruct")
+
+    def nll(params, x, labels, rng):
+        if elbo is not None:
+            keys = jax.random.split(rng, k)
+            return -jnp.mean(jnp.stack([elbo(params, x, labels, r) for r in keys]), 0)
+        r = reconstruct(params, x, labels)
+        p = jnp.clip(r, 1e-6, 1 - 1e-6).reshape(x.shape[0], -1)
+        t = x.reshape(x.shape[0], -1)
+        return -jnp.sum(t * jnp.log(p) + (1 - t) * jnp.log(1 - p), -1)
+
+    return nll
+
+
+def _normal_training_inputs(config, held_out, n):
+    """(inputs, labels) of n random training images of the normal classes (n <= 0: all of
+    them; a random n with seed 0), prepared
+    as the test inputs are (one fixed binarisation for dynamically binarised data)."""
+    train = pipeline.build_eval_data(config, "train")
+    if "label" not in train.spec.features:
+        raise ConfigError(
+            "The anomaly evaluator's reference scores need labelled training data (to leave "
+            f"the held-out classes out), but config.data.source={config.data.source!r} has "
+            f"only {sorted(train.spec.features)}."
+        )
+    rng = np.random.default_rng(0)
+    batch = train.read(np.arange(len(train)), rng)
+    normal = np.flatnonzero(~np.isin(batch["label"], np.asarray(held_out)))
+    pick = normal if n <= 0 else np.sort(rng.choice(normal, min(n, len(normal)), replace=False))
+    images, labels = batch["image"][pick], batch["label"][pick].astype(np.int32)
+    if config.data.get("binarize", "") == "dynamic":
+        return _fixed_binarization(images, 1), labels
+    return np.asarray(transforms.prepare_images(images, binarize=config.data.binarize)), labels
+
+
+def _background(workdir, exp):
+    """(nll function, parameters) of the background run for `likelihood_ratio`."""
+    if not workdir:
+        raise ConfigError(
+            "The anomaly score 'likelihood_ratio' needs a background model: set "
+            "config.evals.<name>.background_workdir to a run trained on mutated normal "
+            "images (python -m gendl.anomaly --background_mutation=0.2 trains one per class)."
+        )
+    run = runs_lib.load_run(workdir)
+    predict = predict_lib.of(run.exp)
+    predict.require("anomaly evaluator's background model", "elbo")
+    fn = jax.jit(_nll_function(predict, 10), out_shardings=mesh_lib.replicated(exp.mesh))
+    return fn, run.state.variables()
 
 
 class Classification:

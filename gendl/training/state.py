@@ -59,6 +59,7 @@ _FIELDS = (
     "decay_rate",
     "warmup_steps",
     "grad_clip_norm",
+    "weight_decay",
 )
 # config.optimizer.groups.<group>: what a parameter group may set.
 _GROUP_FIELDS = ("network", "pattern", "lr_multiplier", "frozen")
@@ -171,11 +172,16 @@ def _with_learning_rate(cfg, lr) -> optax.GradientTransformation:
 
 def make_optimizer(cfg, total_steps: int = 1, groups=None) -> optax.GradientTransformation:
     """adam(learning_rate, b1, b2, eps) or rmsprop(learning_rate, decay, eps), optionally after
-    clipping the gradient's global norm (grad_clip_norm > 0); `groups` ({group: settings},
+    clipping the gradient's global norm (grad_clip_norm > 0) and adding weight_decay * params
+    to it (weight_decay > 0); `groups` ({group: settings},
     see `make_optimizers`) scale or freeze parts of the network."""
     tx = _with_learning_rate(cfg, learning_rate(cfg, total_steps))
     if groups:
         tx = _grouped(tx, groups)
+    if cfg.get("weight_decay"):
+        # L2 regularisation as PyTorch's Adam(weight_decay=w) does it: w * params added to
+        # the gradient before the adaptive scaling (not AdamW's decoupled decay).
+        tx = optax.chain(optax.add_decayed_weights(cfg.weight_decay), tx)
     if cfg.get("grad_clip_norm"):
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
     return tx

@@ -1,0 +1,145 @@
+"""Per-example anomaly scores of the one-class protocol (higher = more anomalous), by name.
+
+Each score is a small function of per-example quantities that the anomaly evaluator computes
+once per test set and shares between scores (gendl.evaluation.evaluators.Anomaly):
+
+    nll               negative ELBO of each test image (nats), averaged over draws
+    images            the model's inputs, floats in [0, 1], [n, H, W, C]
+    codes             the encoder's posterior means of the test images, [n, d]
+    reference_nll     the same two for a sample of the NORMAL training images (the classes
+    reference_codes   the model was trained on; no anomaly and no test label is ever used)
+    background_nll    negative ELBO under a background model trained on mutated normal images
+
+A likelihood alone ranks simple images (few ink pixels, e.g. the digit 1) as the most normal
+(Nalisnick et al. 2019); the other scores correct for that in different ways.
+"""
+
+import dataclasses
+import io
+
+import numpy as np
+from PIL import Image
+
+from gendl.config import ConfigError
+
+_LN2 = float(np.log(2.0))
+
+
+def png_bits(images) -> np.ndarray:
+    """Length in bits of each image as a PNG (zlib level 9): Serrà et al.'s L(x) with PNG as
+    the general-purpose lossless compressor. Binary images (every value 0 or 1) are stored as
+    1-bit PNGs, so a binarised model input is compressed in the space the model's likelihood
+    is defined on; others as 8-bit grey / RGB after rounding to 0..255.
+
+    Args:
+      images: [n, H, W, C] floats in [0, 1] (C = 1 or 3).
+    """
+    x = np.asarray(images, np.float32)
+    binary = bool(np.all((x == 0) | (x == 1)))
+    out = np.empty(len(x))
+    for i, image in enumerate(x):
+        image = image[..., 0] if image.shape[-1] == 1 else image
+        if binary:
+            pil = Image.fromarray(image.astype(bool))
+        else:
+            pil = Image.fromarray(np.round(image * 255).astype(np.uint8))
+        buffer = io.BytesIO()
+        pil.save(buffer, format="PNG", compress_level=9)
+        out[i] = 8 * buffer.getbuffer().nbytes
+    return out
+
+
+def complexity_corrected(nll, images) -> np.ndarray:
+    """S(x) = -log p(x) - L(x) in nats (Serrà et al. 2020): the likelihood's surprise minus
+    the compressor's, so an image that is simple for any compressor gains nothing."""
+    return np.asarray(nll, np.float64) - _LN2 * png_bits(images)
+
+
+def typicality(nll, reference_nll) -> np.ndarray:
+    """|-log p(x) - mean over normal training images|: the one-example typicality test
+    (Nalisnick et al. 2019); too likely is as atypical as too unlikely."""
+    return np.abs(np.asarray(nll, np.float64) - np.mean(reference_nll))
+
+
+def likelihood_ratio(nll, background_nll) -> np.ndarray:
+    """-log p(x) + log p_background(x) (Ren et al. 2019): the background model, trained on
+    mutated inputs, learns the population-level statistics (e.g. how much ink) and its
+    likelihood cancels them, leaving the semantic part."""
+    return np.asarray(nll, np.float64) - np.asarray(background_nll, np.float64)
+
+
+def knn_distance(codes, reference_codes, k=5, chunk=1024) -> np.ndarray:
+    """Euclidean distance of each code to its k-th nearest reference code: zero for a code
+    with k reference codes at its place, growing as it leaves the normal codes' region."""
+    ref = np.asarray(reference_codes, np.float64)
+    if not 1 <= k <= len(ref):
+        raise ConfigError(f"knn_k={k} must lie in 1..{len(ref)} (the reference codes).")
+    codes = np.asarray(codes, np.float64)
+    ref_sq = np.sum(ref**2, 1)
+    out = np.empty(len(codes))
+    for i in range(0, len(codes), chunk):
+        c = codes[i : i + chunk]
+        sq = np.sum(c**2, 1)[:, None] - 2 * c @ ref.T + ref_sq[None, :]
+        out[i : i + chunk] = np.partition(np.maximum(sq, 0.0), k - 1, axis=1)[:, k - 1]
+    return np.sqrt(out)
+
+
+def mahalanobis(codes, reference_codes, ridge=1e-6) -> np.ndarray:
+    """Squared Mahalanobis distance of each code under a Gaussian fitted to the reference
+    codes (mean and covariance + ridge * I, so a collapsed latent direction stays finite)."""
+    ref = np.asarray(reference_codes, np.float64)
+    mean = ref.mean(0)
+    cov = np.cov(ref, rowvar=False).reshape(ref.shape[1], ref.shape[1])
+    cov += ridge * np.eye(len(cov))
+    d = np.asarray(codes, np.float64) - mean
+    return np.sum(d * np.linalg.solve(cov, d.T).T, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    needs: tuple  # quantities of the module docstring, in the argument order of `fn`
+    fn: object
+    about: str
+    options: tuple = ()  # (evaluator config key, keyword argument of fn, default)
+
+
+SCORES = {
+    "neg_elbo": Score(("nll",), lambda nll: np.asarray(nll, np.float64), "-ELBO (the likelihood)"),
+    "complexity_png": Score(
+        ("nll", "images"), complexity_corrected, "-ELBO minus PNG length (Serrà et al. 2020)"
+    ),
+    "typicality": Score(
+        ("nll", "reference_nll"), typicality, "|-ELBO - mean over normal training images|"
+    ),
+    "likelihood_ratio": Score(
+        ("nll", "background_nll"), likelihood_ratio, "-ELBO + background ELBO (Ren et al. 2019)"
+    ),
+    "latent_knn": Score(
+        ("codes", "reference_codes"),
+        knn_distance,
+        "distance to the knn_k-th nearest normal code",
+        (("knn_k", "k", 5),),
+    ),
+    "latent_mahalanobis": Score(
+        ("codes", "reference_codes"), mahalanobis, "Gaussian fit of the normal codes"
+    ),
+}
+
+
+def parse(names) -> tuple:
+    """Score names from a comma-separated string or a sequence; a ConfigError names the
+    unknown ones and lists what exists."""
+    if isinstance(names, str):
+        names = [n for n in names.split(",")]
+    names = tuple(str(n).strip() for n in names if str(n).strip())
+    unknown = [n for n in names if n not in SCORES]
+    if unknown or not names:
+        listing = "; ".join(f"{n}: {s.about}" for n, s in SCORES.items())
+        raise ConfigError(
+            f"Unknown anomaly score(s) {', '.join(repr(n) for n in unknown) or '(none given)'}. "
+            f"Give one or more of these names, comma-separated (e.g. "
+            f"--scores=neg_elbo,latent_knn, or config.evals.anomaly.scores): {listing}. "
+            "'likelihood_ratio' also needs a background model (gendl.anomaly "
+            "--background_mutation)."
+        )
+    return names

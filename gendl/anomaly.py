@@ -2,7 +2,7 @@
 reversed: train on nine classes, the held-out class is the anomaly).
 
     python -m gendl.anomaly --config=configs/vae.py --workdir=runs/anomaly [--digits=0,1,...]
-        [--scores=neg_elbo,complexity_png,typicality,latent_knn,latent_mahalanobis]
+        [--scores=neg_elbo,complexity_png,complexity_context,typicality,latent_knn,...]
         [--background_mutation_percent=20 --background_weight_decay=1e-4]  # likelihood_ratio
 
 For each held-out class d it trains the config with `data.exclude_labels=(d,)` in
@@ -27,7 +27,9 @@ from gendl.evaluation import anomaly_scores
 from gendl.evaluation.workdir import evaluate
 from gendl.training import loop
 
-DEFAULT_SCORES = "neg_elbo,complexity_png,typicality,latent_knn,latent_mahalanobis"
+DEFAULT_SCORES = (
+    "neg_elbo,complexity_png,complexity_context,typicality,latent_knn,latent_mahalanobis"
+)
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Base directory; one run per held-out digit.")

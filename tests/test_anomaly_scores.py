@@ -127,3 +127,21 @@ def test_weight_decay_adds_an_l2_gradient_before_adam():
     # Adam's first step on the gradient 0.01 * w is -lr * sign(w) (eps aside).
     u, _ = jax.jit(decayed.update)(zero, decayed.init(params), params)
     np.testing.assert_allclose(u["w"], [-0.1, 0.1], rtol=1e-4)
+
+
+def test_context_model_code_length_by_hand():
+    # A 2x2 blank image: every pixel in the all-zero context, KT estimates of a 0 after
+    # 0, 1, 2, 3 zeros: 1/2, 3/4, 5/6, 7/8.
+    want = -np.log2(1 / 2 * 3 / 4 * 5 / 6 * 7 / 8)
+    np.testing.assert_allclose(anomaly_scores.context_model_bits(np.zeros((1, 2, 2, 1))), want)
+    # A one in the corner: its own code 1/2, then the pixel east of it (context west=1) 1/2,
+    # below it (north=1) 1/2, diagonal (north-west=1) 1/2.
+    corner = np.zeros((1, 2, 2, 1))
+    corner[0, 0, 0] = 1
+    np.testing.assert_allclose(anomaly_scores.context_model_bits(corner), 4.0)
+    bits = anomaly_scores.context_model_bits(_images(BLANK, NOISE))
+    # Coin flips cost about one bit each (plus the estimator's learning cost); a blank image
+    # costs the estimator's regret only, O(log n) bits.
+    assert bits[1] > 784 and bits[0] < 10
+    with pytest.raises(ConfigError, match="complexity_png"):
+        anomaly_scores.context_model_bits(_images(BLANK + 0.5))

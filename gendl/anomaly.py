@@ -28,7 +28,8 @@ from gendl.evaluation.workdir import evaluate
 from gendl.training import loop
 
 DEFAULT_SCORES = (
-    "neg_elbo,complexity_png,complexity_context,typicality,latent_knn,latent_mahalanobis"
+    "neg_elbo,complexity_png,complexity_context,typicality,latent_knn,latent_mahalanobis,"
+    "context_plus_knn"
 )
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)

@@ -145,3 +145,25 @@ def test_context_model_code_length_by_hand():
     assert bits[1] > 784 and bits[0] < 10
     with pytest.raises(ConfigError, match="complexity_png"):
         anomaly_scores.context_model_bits(_images(BLANK + 0.5))
+
+
+def test_context_plus_knn_is_a_sum_of_standardised_parts():
+    rng = np.random.default_rng(2)
+    images = (rng.random((40, 6, 6, 1)) < rng.random((40, 1, 1, 1))).astype(np.float32)
+    nll, codes = rng.normal(30, 5, 40), rng.normal(size=(40, 3))
+    test, ref = slice(0, 10), slice(10, 40)
+
+    def score(nll, codes):
+        return anomaly_scores.context_plus_knn(
+            nll[test], images[test], codes[test], nll[ref], images[ref], codes[ref], k=2
+        )
+
+    base = score(nll, codes)
+    # Units drop out: codes 10x larger, every NLL 7 nats higher, the same score.
+    np.testing.assert_allclose(score(nll + 7.0, 10 * codes), base, rtol=1e-9)
+    # One test image 1 nat more surprising moves its score by 1 / std of the reference's
+    # complexity-corrected NLL, and no other score.
+    ref_s = anomaly_scores.complexity_context(nll[ref], images[ref])
+    bumped = nll.copy()
+    bumped[3] += 1.0
+    np.testing.assert_allclose(score(bumped, codes) - base, np.eye(10)[3] / ref_s.std())

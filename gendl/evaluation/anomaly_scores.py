@@ -6,8 +6,9 @@ once per test set and shares between scores (gendl.evaluation.evaluators.Anomaly
     nll               negative ELBO of each test image (nats), averaged over draws
     images            the model's inputs, floats in [0, 1], [n, H, W, C]
     codes             the encoder's posterior means of the test images, [n, d]
-    reference_nll     the same two for a sample of the NORMAL training images (the classes
-    reference_codes   the model was trained on; no anomaly and no test label is ever used)
+    reference_nll     the same three for the NORMAL training images (the classes the model
+    reference_images  was trained on; no anomaly and no test label is ever used)
+    reference_codes
     background_nll    negative ELBO under a background model trained on mutated normal images
 
 A likelihood alone ranks simple images (few ink pixels, e.g. the digit 1) as the most normal
@@ -139,6 +140,27 @@ def mahalanobis(codes, reference_codes, ridge=1e-6) -> np.ndarray:
     return np.sum(d * np.linalg.solve(cov, d.T).T, 1)
 
 
+def context_plus_knn(
+    nll, images, codes, reference_nll, reference_images, reference_codes, k=5, num_stats=2000
+) -> np.ndarray:
+    """complexity_context + latent_knn, each standardised by its mean and standard deviation
+    over `num_stats` random normal training images (seed 0; a training code's neighbours
+    leave itself out): the two see different things (how surprising the pixels are beyond
+    their complexity; how far the code is from normal codes), on one scale."""
+    pick = np.random.default_rng(0).permutation(len(reference_codes))[:num_stats]
+    parts = (
+        (
+            complexity_context(nll, images),
+            complexity_context(np.asarray(reference_nll)[pick], reference_images[pick]),
+        ),
+        (
+            knn_distance(codes, reference_codes, k),
+            knn_distance(np.asarray(reference_codes)[pick], reference_codes, k + 1),
+        ),
+    )
+    return sum((v - r.mean()) / r.std() for v, r in parts)
+
+
 @dataclasses.dataclass(frozen=True)
 class Score:
     needs: tuple  # quantities of the module docstring, in the argument order of `fn`
@@ -167,6 +189,12 @@ SCORES = {
         ("codes", "reference_codes"),
         knn_distance,
         "distance to the knn_k-th nearest normal code",
+        (("knn_k", "k", 5),),
+    ),
+    "context_plus_knn": Score(
+        ("nll", "images", "codes", "reference_nll", "reference_images", "reference_codes"),
+        context_plus_knn,
+        "complexity_context + latent_knn, standardised on normal training images",
         (("knn_k", "k", 5),),
     ),
     "latent_mahalanobis": Score(

@@ -259,7 +259,7 @@ class Anomaly:
                 "(left out of training) or config.evals.<name>.held_out."
             )
         self.is_anomaly = np.isin(self.data.labels, np.asarray(held_out))
-        if self.needs & {"reference_nll", "reference_codes"}:
+        if self.needs & {"reference_nll", "reference_images", "reference_codes"}:
             self.reference = _normal_training_inputs(
                 exp.config, held_out, int(cfg.get("num_reference", 0))
             )
@@ -276,6 +276,8 @@ class Anomaly:
         q = {"images": x}
         if self.needs & {"nll", "reference_nll"}:
             q["nll"] = self._per_example(self._nll, params, x, y, rng=True)
+        if "reference_images" in self.needs:
+            q["reference_images"] = self.reference[0]
         if "reference_nll" in self.needs:
             q["reference_nll"] = self._per_example(self._nll, params, *self.reference, rng=True)
         if "codes" in self.needs:

@@ -321,9 +321,9 @@ def _nll_function(predict, k):
 
 
 def _normal_training_inputs(config, held_out, n):
-    """(inputs, labels) of n random training images of the normal classes (n <= 0: all of
-    them; a random n with seed 0), prepared
-    as the test inputs are (one fixed binarisation for dynamically binarised data)."""
+    """(inputs, labels) of the training images of the normal classes (n > 0: n of them at
+    random, seed 0), prepared as the test inputs are (one fixed binarisation, with its own
+    seed, for dynamically binarised data)."""
     train = pipeline.build_eval_data(config, "train")
     if "label" not in train.spec.features:
         raise ConfigError(

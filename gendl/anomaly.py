@@ -84,8 +84,9 @@ def run(
     if "likelihood_ratio" in scores and not background_mutation_percent:
         raise ConfigError(
             "The score 'likelihood_ratio' needs a background model: add "
-            "--background_mutation_percent=20 (Ren et al. 2019 use 10-20% of pixels; "
-            "--background_weight_decay sets its L2 weight), or drop it from --scores."
+            "--background_mutation_percent=20 (the share of pixels replaced at random; "
+            "--background_weight_decay sets its L2 weight; Ren et al. 2019 tune both), or "
+            "drop it from --scores."
         )
     auroc = {s: {} for s in scores}
     for digit in digits:

@@ -217,6 +217,6 @@ def parse(names) -> tuple:
             f"Give one or more of these names, comma-separated (e.g. "
             f"--scores=neg_elbo,latent_knn, or config.evals.anomaly.scores): {listing}. "
             "'likelihood_ratio' also needs a background model (gendl.anomaly "
-            "--background_mutation)."
+            "--background_mutation_percent)."
         )
     return names

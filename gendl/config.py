@@ -79,8 +79,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.partition = ()
     # Host-side ops on each example's uint8 images, in order (gendl/data/ops.py): "rgb",
     # "grey", "alpha_white", "alpha_black", "alpha:R,G,B", "resize:N", "resize:H,W",
-    # "center_crop:N", "random_crop:N", "random_flip". Random ops draw once per example (paired
-    # images get the same crop and flip) from (seed, stream, batch number): resumes are exact.
+    # "center_crop:N", "random_crop:N", "random_flip", "mutate:P" (P% of pixels replaced by
+    # random values). Random ops draw once per example (paired images get the same crop and
+    # flip) from (seed, stream, batch number): resumes are exact.
     c.data.ops = ()
     # Extra streams: c.data.streams.<s> = ConfigDict with the fields above (those left out come
     # from c.data) plus optional `split` and `batch_size`; their features reach the objective

@@ -39,6 +39,7 @@ def get_config(arg=None):
     c.objective.loss = "non_saturating"
     c.objective.lambda_categorical = 1.0
     c.objective.lambda_continuous = 1.0
+    c.objective.noise_distribution = "normal"  # z; "uniform": U(-1, 1) as the paper's code
 
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5

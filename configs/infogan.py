@@ -4,8 +4,8 @@ shares the discriminator's trunk; lambda = 1 for both codes (unit-variance Gauss
 continuous ones); Adam with b1 = 0.5, learning rates 2e-4 (D) and 1e-3 (G) as in the paper,
 batch 64. The default networks are MLPs (G 256-512-784, D 512-256) so a CPU run shows the
 disentangling in minutes; `:conv` uses the paper's convolutional networks with batch norm
-(appendix C.1, `models/infogan_conv.py`), whose categorical code matches the digit classes far
-better.
+(appendix C.1, `models/infogan_conv.py`) and, as the paper's code, z ~ U(-1, 1)
+(`objective.noise_distribution`), whose categorical code matches the digit classes far better.
 
 Pictures (`eval/traversals/*`, PNGs in the workdir's samples/ and in TensorBoard):
 `continuous0`, `continuous1`: the categorical code by row, one continuous code swept over
@@ -39,6 +39,7 @@ def get_config(arg=None):
     c.objective.loss = "non_saturating"
     c.objective.lambda_categorical = 1.0
     c.objective.lambda_continuous = 1.0
+    c.objective.noise_distribution = "normal"  # z; "uniform": U(-1, 1) as the paper's code
 
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5
@@ -60,6 +61,11 @@ def get_config(arg=None):
         c.model.dim = 64
         c.model.fc = 1024
         c.model.q_hidden = 128
+        # z ~ U(-1, 1) as in the paper's code: with N(0, 1) noise (3x the variance) the digit
+        # class went into z and the continuous codes and the categorical code took a style;
+        # code_class_match of 2,000 samples at 1,000 steps, seeds 0 / 1: 50.8% / 56.6% with
+        # U(-1, 1), 15.3% / 15.0% with N(0, 1) (README "Results so far").
+        c.objective.noise_distribution = "uniform"
         for key in ("g_hidden", "d_hidden"):
             del c.model[key]
 

@@ -16,6 +16,7 @@ import optax
 import pytest
 
 from gendl.config import ConfigError
+from gendl.data import transforms
 from gendl.objectives import gan
 from gendl.parallel import mesh as mesh_lib
 from gendl.training import experiment
@@ -24,6 +25,7 @@ from gendl.training import state as state_lib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "configs"))
 
+import acgan as acgan_config  # noqa: E402  (configs/acgan.py)
 import gan as gan_config  # noqa: E402  (configs/gan.py)
 
 
@@ -227,3 +229,36 @@ def test_checkpoints_hold_batch_stats_spectral_vectors_and_ema(fake_data, tmp_pa
     ckpt.close()
     assert step == 1
     chex.assert_trees_all_equal(jax.device_get(restored), jax.device_get(state))
+
+
+def _acgan_step_metrics(fake_data, aux_fake_weight):
+    """One ACGAN step (`configs/acgan.py:smoke`, batch 8) from the seed's initial state:
+    (experiment, metrics by name, initial discriminator variables, the batch)."""
+    c = acgan_config.get_config("smoke")
+    c.batch_size = 8
+    c.objective.aux_fake_weight = aux_fake_weight
+    c.data.manual_dir, c.data.data_dir = fake_data["manual_dir"], fake_data["data_dir"]
+    exp = experiment.build(c)
+    state, batch = exp.init_state(), exp.batch(0)
+    # Copies first: the step donates its inputs.
+    d, real = jax.device_get((state.variables()["discriminator"], batch))
+    _, metrics = exp.train_step(state, batch)
+    return exp, dict(zip(exp.metric_names, np.asarray(metrics).tolist(), strict=True)), d, real
+
+
+def test_acgan_class_head_learns_from_fakes_only_when_asked(fake_data):
+    """aux_fake_weight 0: the discriminator's class loss is the cross-entropy on the real batch
+    alone (computed here by hand from the initial discriminator); 1 (the paper's L_C) adds the
+    cross-entropy on the fakes with the labels the generator was given, about log 10 for an
+    untrained class head."""
+    exp, real_only, d, batch = _acgan_step_metrics(fake_data, 0.0)
+    real = transforms.prepare_images(batch["image"][0])  # uint8 -> [0, 1], as the step does
+    (_, aux), _ = exp.objective.discriminator.apply(
+        d, real, None, train=True, mutable=["batch_stats"]
+    )
+    ce = optax.softmax_cross_entropy_with_integer_labels(aux, batch["label"][0])
+    assert real_only["loss/discriminator_class"] == pytest.approx(float(jnp.mean(ce)), rel=1e-5)
+    _, paper, _, _ = _acgan_step_metrics(fake_data, 1.0)
+    assert paper["loss/discriminator_class"] - real_only["loss/discriminator_class"] == (
+        pytest.approx(np.log(10), abs=0.5)
+    )

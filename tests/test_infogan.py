@@ -110,3 +110,26 @@ def test_both_networks_train_on_the_mutual_information_term(trained, fake_data):
         moved_a = a.params[net][layer]["kernel"] - state.params[net][layer]["kernel"]
         moved_b = b.params[net][layer]["kernel"] - state.params[net][layer]["kernel"]
         assert not np.allclose(moved_a, moved_b, rtol=1e-3, atol=1e-7), (net, layer)
+
+
+@pytest.mark.parametrize("dist", ["normal", "uniform"])
+def test_noise_distribution_draws_z_and_leaves_the_codes(dist, fake_data):
+    # "uniform": z ~ U(-1, 1) as openai/InfoGAN's Uniform(62); the codes are drawn alike.
+    c = _config(fake_data)
+    c.objective.noise_distribution = dist
+    obj = experiment.build(c).objective
+    z, cat, cont = obj.sample_codes(jax.random.key(3), 4000)
+    inside = float(jnp.mean(jnp.abs(z) <= 1.0))
+    if dist == "uniform":
+        assert inside == 1.0 and float(jnp.var(z)) == pytest.approx(1 / 3, rel=0.02)
+    else:
+        assert inside == pytest.approx(0.683, abs=0.01)  # P(|z| <= 1) of N(0, 1)
+    assert set(np.unique(cat).tolist()) == set(range(10))
+    assert float(jnp.min(cont)) >= -1.0 and float(jnp.max(cont)) <= 1.0
+
+
+def test_unknown_noise_distribution_is_refused(fake_data):
+    c = _config(fake_data)
+    c.objective.noise_distribution = "laplace"
+    with pytest.raises(ConfigError, match="noise_distribution"):
+        experiment.build(c)

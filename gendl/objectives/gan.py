@@ -77,6 +77,10 @@ class Gan(base.Objective):
             raise ConfigError(f"config.objective.n_critic must be >= 1, got {self.n_critic}.")
         self.weight_clip = float(cfg.get("weight_clip", 0.0))
         self.aux_weight = float(cfg.get("aux_weight", 1.0))
+        # ACGAN: weight of the class cross-entropy on fakes in the discriminator's loss (1: the
+        # paper's L_C; 0: the class head learns from real images only, so the generator cannot
+        # satisfy it with marks that only the discriminator reads).
+        self.aux_fake_weight = float(cfg.get("aux_fake_weight", 1.0))
         self.z_dim = int(config.model.z_dim)
         self.num_classes = int(config.model.get("num_classes", 0))
         self.aux_classifier = bool(config.model.get("aux_classifier", False))
@@ -163,7 +167,10 @@ class Gan(base.Objective):
             }
             loss = adv
             if self.aux_classifier:
-                cls = self._class_loss(real_aux, y_real) + self._class_loss(fake_aux, y_fake)
+                cls_fake = self._class_loss(fake_aux, y_fake)
+                if self.aux_fake_weight != 1.0:  # python-level: the paper's loss stays bitwise
+                    cls_fake = self.aux_fake_weight * cls_fake
+                cls = self._class_loss(real_aux, y_real) + cls_fake
                 loss = loss + self.aux_weight * cls
                 metrics["loss/discriminator_adversarial"] = adv
                 metrics["loss/discriminator_class"] = cls

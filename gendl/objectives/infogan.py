@@ -49,6 +49,14 @@ class InfoGan(base.Objective):
         self.lambda_cat = float(o.lambda_categorical)
         self.lambda_cont = float(o.lambda_continuous)
         self.loss = o.get("loss", "non_saturating")
+        # The incompressible noise z: "normal" N(0, 1), or "uniform" U(-1, 1) as in the
+        # paper's code (openai/InfoGAN's Uniform(62)).
+        self.noise_distribution = o.get("noise_distribution", "normal")
+        if self.noise_distribution not in ("normal", "uniform"):
+            raise ConfigError(
+                f"config.objective.noise_distribution={self.noise_distribution!r}; use "
+                "'normal' (z ~ N(0, 1)) or 'uniform' (z ~ U(-1, 1), the paper's code)."
+            )
         if self.num_categories < 1:
             raise ConfigError(
                 f"config.model.num_categories={self.num_categories}: InfoGAN needs a "
@@ -72,7 +80,10 @@ class InfoGan(base.Objective):
 
     def sample_codes(self, rng, n):
         kz, kc, ku = jax.random.split(rng, 3)
-        z = jax.random.normal(kz, (n, self.noise_dim))
+        if self.noise_distribution == "uniform":
+            z = jax.random.uniform(kz, (n, self.noise_dim), minval=-1.0, maxval=1.0)
+        else:
+            z = jax.random.normal(kz, (n, self.noise_dim))
         cat = jax.random.randint(kc, (n,), 0, self.num_categories)
         cont = jax.random.uniform(ku, (n, self.num_continuous), minval=-1.0, maxval=1.0)
         return z, cat, cont

@@ -269,7 +269,9 @@ class Anomaly:
             out_shardings=mesh_lib.replicated(exp.mesh),
         )
         if "background_nll" in self.needs:
-            self.background = _background(cfg.get("background_workdir", ""), exp)
+            self.background = _background(
+                cfg.get("background_workdir", ""), exp, int(cfg.get("num_samples", 10))
+            )
 
     def run(self, params):
         x, y = self.data.x, self.data.labels
@@ -341,18 +343,19 @@ def _normal_training_inputs(config, held_out, n):
     return np.asarray(transforms.prepare_images(images, binarize=config.data.binarize)), labels
 
 
-def _background(workdir, exp):
+def _background(workdir, exp, num_samples):
     """(nll function, parameters) of the background run for `likelihood_ratio`."""
     if not workdir:
         raise ConfigError(
             "The anomaly score 'likelihood_ratio' needs a background model: set "
             "config.evals.<name>.background_workdir to a run trained on mutated normal "
-            "images (python -m gendl.anomaly --background_mutation=0.2 trains one per class)."
+            "images (python -m gendl.anomaly --background_mutation_percent=20 trains one per "
+            "class)."
         )
     run = runs_lib.load_run(workdir)
     predict = predict_lib.of(run.exp)
     predict.require("anomaly evaluator's background model", "elbo")
-    fn = jax.jit(_nll_function(predict, 10), out_shardings=mesh_lib.replicated(exp.mesh))
+    fn = jax.jit(_nll_function(predict, num_samples), out_shardings=mesh_lib.replicated(exp.mesh))
     return fn, run.state.variables()
 
 

@@ -39,6 +39,9 @@ def get_config(arg=None):
         type="reconstruction", every_steps=5000, num_examples=10_000, batch_size=500
     )
     c.evals.pictures = dict(type="pictures", every_steps=5000, num_examples=100, batch_size=100)
+    # FID/KID/precision/recall/IS/classes present of generated digits in gendl's classifier
+    # features, from `python -m gendl.evaluate --workdir=W --evals=sample_quality` only.
+    c.evals.sample_quality = config_lib.sample_quality()
     c.checkpoint.every_steps = 5000
     c.log.every_steps = 500
     c.log.sample_every_steps = 5000
@@ -47,6 +50,7 @@ def get_config(arg=None):
         config_lib.smoke(c)
         c.model.g_hidden = c.model.e_hidden = (32,)
         c.model.d_hidden = (32, 32)
+        del c.evals["sample_quality"]  # gan.py:smoke exercises it
         for ev in c.evals.values():
             ev.every_steps = 10
 

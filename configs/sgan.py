@@ -56,6 +56,9 @@ def get_config(arg=None):
     c.evals.classification = dict(
         type="classification", every_steps=3000, num_examples=10_000, batch_size=500
     )
+    # FID/KID/precision/recall/IS/classes present of generated digits in gendl's classifier
+    # features, from `python -m gendl.evaluate --workdir=W --evals=sample_quality` only.
+    c.evals.sample_quality = config_lib.sample_quality()
     c.checkpoint.every_steps = 3000
     c.log.every_steps = 300
     c.log.sample_every_steps = 6000

@@ -28,6 +28,7 @@ def tiny_vae(fake_data, **kw):
     c.data.manual_dir, c.data.data_dir = fake_data["manual_dir"], fake_data["data_dir"]
     c.evals = {}
     c.log.sample_every_steps = 1000
+    c.steps_per_call = 1  # one step per call unless a test asks (configs/vae.py runs 20)
     c.update(kw)
     return c
 

@@ -18,10 +18,6 @@ from gendl.evaluation import fills, inpainting
 from gendl.models import context_encoder as ce_models
 from gendl.objectives import context_encoder as ce
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("context_encoder")
-
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 

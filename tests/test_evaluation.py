@@ -10,10 +10,6 @@ from test_configs import load
 
 from gendl.training import loop
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("evaluation")
-
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -14,10 +14,6 @@ from gendl.config import ConfigError
 from gendl.data.spec import DataSpec
 from gendl.training import experiment
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("infogan")
-
-
 TINY = dict(name="infogan_conv", dim=4, fc=16, q_hidden=16, num_categories=10, num_continuous=2)
 
 

@@ -15,10 +15,6 @@ import time
 import numpy as np
 import pytest
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("multiprocess")
-
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # WGAN-GP smoke, shrunk further: one critic step keeps the compile time of the 3 x 2 process

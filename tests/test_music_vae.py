@@ -23,10 +23,6 @@ from gendl.objectives import music_vae as objective
 from gendl.training import loop
 from gendl.training import state as state_lib
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("music_vae")
-
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N = tok.Note
 

@@ -20,10 +20,6 @@ from gendl.models import patchgan, unet
 from gendl.objectives import pix2pix
 from gendl.training import experiment, loop
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("pix2pix")
-
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TORCH_PYTHON = pathlib.Path.home() / "torchvenv" / "bin" / "python"
 TORCH_REF = ROOT.parent / "shared" / "bench" / "torch_ref.py"  # ../shared beside the repo

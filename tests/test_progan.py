@@ -17,10 +17,6 @@ from gendl.models import progan
 from gendl.objectives import progan as progan_objective
 from gendl.training import experiment
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("progan")
-
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 

@@ -20,9 +20,6 @@ from gendl.evaluation import extractors
 from gendl.evaluation.workdir import evaluate, export_npz, format_table
 from gendl.training import loop
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("sample_quality_eval")
-
 
 def _data(c, fake_data):
     c.data.manual_dir = fake_data["manual_dir"]

@@ -24,9 +24,6 @@ from gendl.models import srresnet
 from gendl.objectives import feature_networks
 from gendl.training import experiment, init_from, loop
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("srgan")
-
 
 def test_depth_to_space_places_channels_as_sub_pixels():
     # One pixel of r*r*c = 2*2*2 channels: channel (i*r + j)*c + k -> sub-pixel (i, j), channel k.

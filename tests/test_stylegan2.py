@@ -20,10 +20,6 @@ from gendl.models import stylegan2 as sg2
 from gendl.objectives import stylegan2 as sg2_objective
 from gendl.training import experiment
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("stylegan2")
-
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 

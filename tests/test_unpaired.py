@@ -22,10 +22,6 @@ from gendl.objectives import cyclegan, dualgan, image_pool
 from gendl.training import experiment, loop
 from gendl.training import state as state_lib
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("unpaired")
-
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 

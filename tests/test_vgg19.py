@@ -23,10 +23,6 @@ import torch_save_fixtures
 from gendl.data.errors import DataError
 from gendl.models import pretrained_files, vgg19
 
-# Its module-scoped runs are set up once: under pytest-xdist, all its tests go to one worker.
-pytestmark = pytest.mark.xdist_group("vgg19")
-
-
 TORCH_PYTHON = pathlib.Path.home() / "torchvenv" / "bin" / "python"
 TORCH_REFERENCE = pathlib.Path(__file__).with_name("torch_vgg19_reference.py")
 

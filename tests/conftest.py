@@ -17,11 +17,9 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 # XLA:CPU's backend optimisation (LLVM -O3 and its expensive passes) is about half of each
 # compile, and compiling is most of the suite's time, while the tests check behaviour that
 # optimisation does not change (shapes, a run equal to its own resume, losses that fall,
-# one device equal to eight within tolerance). So the suite, and the subprocesses it starts,
-# compile without it; it changes results only in the last bits, so the tests that compare
-# with metrics recorded under the default pipeline (tests/first_steps.json) switch it back
-# on through the `xla_optimized` fixture. Set JAX_DISABLE_MOST_OPTIMIZATIONS=0 to run the
-# whole suite as users' runs compile.
+# one device equal to eight within tolerance, the first steps' metrics up to float rounding).
+# So the suite, and the subprocesses it starts, compile without it. Set
+# JAX_DISABLE_MOST_OPTIMIZATIONS=0 to run the whole suite as users' runs compile.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,19 +64,3 @@ def real_manual_dir():
     if not path:
         pytest.skip("GENDL_MANUAL_DIR is not set: the real MNIST files are not available.")
     return os.path.abspath(path)
-
-
-@pytest.fixture
-def xla_optimized():
-    """XLA's default optimisation pipeline for one test, as users' runs compile: for metrics
-    compared bit for bit with ones recorded under it. The in-memory caches are cleared on the
-    way in and out, since the option is not part of jit's cache key: a program compiled under
-    the other setting must not be reused."""
-    import jax  # here, not at the top: jax reads the environment above when first imported
-
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.clear_caches()
-    jax.config.update("jax_disable_most_optimizations", False)
-    yield
-    jax.clear_caches()
-    jax.config.update("jax_disable_most_optimizations", before)

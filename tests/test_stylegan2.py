@@ -77,6 +77,74 @@ def test_resampling_preserves_a_constant_and_halves_or_doubles_the_size():
     np.testing.assert_allclose(down[:, 1:-1, 1:-1], 3.0, rtol=1e-6)
 
 
+def _fir_depthwise(x, pad, gain=1.0, stride=1):
+    """The plain formulation of models/stylegan2.py's separable filter: one depthwise
+    convolution by the 4x4 outer([1,3,3,1]) kernel (normalised, times gain)."""
+    f = np.outer([1.0, 3.0, 3.0, 1.0], [1.0, 3.0, 3.0, 1.0])
+    f = jnp.asarray(f / f.sum() * gain, x.dtype)
+    c = x.shape[-1]
+    kernel = jnp.broadcast_to(f[:, :, None, None], (4, 4, 1, c))
+    return jax.lax.conv_general_dilated(
+        x, kernel, (stride, stride), (pad, pad), None, None, ("NHWC", "HWIO", "NHWC"), c
+    )
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 9, 6, 2)])
+@pytest.mark.parametrize(
+    "pad,gain,stride", [((1, 1), 1.0, 2), ((2, 1), 4.0, 1), ((2, 2), 1.0, 1), ((0, 3), 2.0, 2)]
+)
+def test_separable_fir_equals_the_depthwise_convolution_to_second_order(shape, pad, gain, stride):
+    # float64, so an off-by-one tap or phase cannot hide in float32 rounding. Second order: R1
+    # differentiates the discriminator's resampling twice.
+    def value_grad_second(fir, x, cot):
+        g = jax.grad(lambda x: jnp.sum(jnp.tanh(fir(x, pad, gain, stride)) * cot))
+        second = jax.grad(lambda x: jnp.sum(jnp.square(g(x))))  # through the filter's VJP
+        return fir(x, pad, gain, stride), g(x), second(x)
+
+    with jax.enable_x64(True):
+        x = jax.random.normal(jax.random.key(0), shape, jnp.float64)
+        cot = jax.random.normal(jax.random.key(1), _fir_depthwise(x, pad, gain, stride).shape)
+        run = jax.jit(value_grad_second, static_argnums=0)
+        got, want = run(sg2._fir, x, cot), run(_fir_depthwise, x, cot)
+        assert got[0].dtype == jnp.float64
+        for a, b in zip(got, want, strict=True):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_downsampling_conv_equals_the_plain_strided_convolution_to_second_order():
+    # EqualizedConv takes stride-2 'VALID' convs through conv.py's phase input gradient
+    # (tests/test_conv.py proves that path in float64); here: the wiring, scale and padding.
+    layer = sg2.eq.EqualizedConv(5, 3, stride=2, padding="VALID")
+    x = jax.random.normal(jax.random.key(0), (2, 9, 9, 4))
+    v = layer.init(jax.random.key(1), x)
+    scale = sg2.eq.weight_scale(3 * 3 * 4)
+
+    def plain(x):
+        w = v["params"]["kernel"] * scale
+        y = jax.lax.conv_general_dilated(
+            x, w, (2, 2), "VALID", None, None, ("NHWC", "HWIO", "NHWC")
+        )
+        return y + v["params"]["bias"]
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def value_grad_second(f, x):
+        g = jax.grad(lambda x: jnp.sum(jnp.tanh(f(x))))
+        return f(x), g(x), jax.grad(lambda x: jnp.sum(jnp.square(g(x))))(x)
+
+    got = value_grad_second(lambda x: layer.apply(v, x), x)
+    for a, b in zip(got, value_grad_second(plain, x), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_upsampling_puts_the_pixels_at_even_positions_then_filters():
+    x = jax.random.normal(jax.random.key(2), (2, 5, 4, 3))
+    stuffed = jnp.zeros((2, 10, 8, 3)).at[:, ::2, ::2].set(x)
+    np.testing.assert_allclose(
+        sg2.upsample2d(x), _fir_depthwise(stuffed, (2, 1), gain=4.0), rtol=1e-5, atol=1e-6
+    )
+
+
 def test_networks_shapes_mixing_and_conditioning():
     g = sg2.Generator(resolution=8, channels=3, w_dim=8, mapping_layers=2, fmap_base=16, fmap_max=4)
     d = sg2.Discriminator(resolution=8, fmap_base=16, fmap_max=4, num_classes=10)

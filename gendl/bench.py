@@ -8,8 +8,10 @@ compiled step alone on a device-resident batch, `compile_s`, peak resident memor
 and versions. Compare with ../shared/bench/torch_ref.py run in the same session.
 
 How close to the machine's limit: `step_gflop` is the compiled step's floating-point work
-(XLA's cost analysis of the very program that is timed), `gflop_per_s` and
-`step_gflop_per_s` what the loop and the step alone achieve with it, `matmul_gflop_per_s`
+(XLA's cost analysis of the very program that is timed alone: the first step's phase),
+`loop_gflop` the mean over the loop's timed steps (StyleGAN2's plain steps cost less than its
+R1 / path-length ones), `gflop_per_s` and `step_gflop_per_s` what the loop and the step alone
+achieve, `matmul_gflop_per_s`
 the rate of a jitted 2048x2048 float32 matmul on the same device (best of a few), and
 `fraction_of_matmul` = step_gflop_per_s / matmul_gflop_per_s: near 1 the step is
 compute-bound at the machine's dense rate, far below it dispatch, memory or a slow kernel
@@ -42,7 +44,13 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_c
 _STEPS = flags.DEFINE_integer(
     "steps", 0, "Timed steps (0: ~10 s worth, from a probe).", lower_bound=0
 )
-_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.", lower_bound=0)
+_WARMUP = flags.DEFINE_integer(
+    "warmup",
+    2,
+    "Untimed steps after compilation; the loop's warmup is extended until every phase the "
+    "timed steps take has compiled (reported as warmup_steps).",
+    lower_bound=0,
+)
 _DEVICES = flags.DEFINE_list(
     "devices", [], "Device counts to sweep, e.g. 1,2,4,8: one subprocess each, then a table."
 )

@@ -5,6 +5,7 @@ count and matmul rate."""
 import json
 import os
 import sys
+import types
 
 import jax
 import jax.numpy as jnp
@@ -157,8 +158,52 @@ def test_bench_reports_rates_against_the_matmul_rate(fake_data, monkeypatch):
     # Elementwise work, the sampling and Adam (~10 FLOPs per parameter) add a few percent.
     assert matmuls <= result["step_gflop"] * 1e9 <= 1.1 * matmuls
     assert result["steps"] == 4 and result["matmul_gflop_per_s"] == 100.0
+    assert result["warmup_steps"] == 2  # one call of k = 2 steps; one phase only
+    assert result["loop_gflop"] == result["step_gflop"]
     for rate, steps in (("gflop_per_s", "steps_per_s"), ("step_gflop_per_s", "step_steps_per_s")):
         want = result["step_gflop"] * result[steps]
         np.testing.assert_allclose(result[rate], want, rtol=0.01, atol=0.01)
     want = result["step_gflop_per_s"] / 100.0
     np.testing.assert_allclose(result["fraction_of_matmul"], want, rtol=0.01, atol=1e-3)
+
+
+class _PhasedExperiment:
+    """StyleGAN2's phase pattern (R1 every 16 steps, path length every 4) without networks;
+    each phase's "program" costs a known number of FLOPs."""
+
+    frozen = None
+    flops = {"main": 10.0, "pl": 30.0, "r1_pl": 100.0}
+
+    def __init__(self, steps_per_call=1):
+        self.steps_per_call = steps_per_call
+
+    def phase(self, step):
+        return "r1_pl" if step % 16 == 0 else "pl" if step % 4 == 0 else "main"
+
+    def init_state(self):
+        return None
+
+    def batch(self, step):
+        return None
+
+    def jitted_step(self, phase):
+        cost = self.flops[phase]
+        compiled = types.SimpleNamespace(cost_analysis=lambda: {"flops": cost})
+        lowered = types.SimpleNamespace(compile=lambda: compiled)
+        return types.SimpleNamespace(lower=lambda *args: lowered)
+
+
+def test_loop_warmup_covers_every_phase_the_timed_steps_take():
+    exp = _PhasedExperiment()
+    # 0: r1_pl, 1-3: main, 4: pl. Timing from step 2 would compile "pl" at step 4.
+    assert benchmark._warmup_covering_phases(exp, 2, steps=32) == 5
+    assert benchmark._warmup_covering_phases(exp, 2, steps=2) == 2  # steps 2, 3: main
+    assert benchmark._warmup_covering_phases(exp, 7, steps=32) == 7
+    assert benchmark._warmup_covering_phases(_PhasedExperiment(steps_per_call=4), 2, 32) == 8
+
+
+def test_loop_flops_are_the_mean_over_the_timed_steps_phases():
+    exp = _PhasedExperiment()
+    # Steps 5 .. 36: r1_pl at 16 and 32; pl at 8, 12, 20, 24, 28, 36; 24 main.
+    want = (2 * 100.0 + 6 * 30.0 + 24 * 10.0) / 32
+    assert benchmark._mean_flops(exp, 5, 32, flops_of_first_phase=100.0) == want

@@ -85,12 +85,36 @@ def _time_step_alone(exp, steps, warmup):
     return compile_s, flops, steps * k, steps * k / (time.perf_counter() - t)
 
 
+def _warmup_covering_phases(exp, warmup, steps):
+    """The fewest untimed steps, at least `warmup`, after which every phase that the timed
+    steps take has been taken once: the timer must not include a phase's first compilation
+    (StyleGAN2's lazy R1 and path-length steps come every 16 and 4 steps). A multiple of
+    steps_per_call, so the timer starts where a call ends and the timed calls are whole."""
+    k = exp.steps_per_call
+    w = -(-warmup // k) * k
+    while True:
+        seen = {exp.phase(s) for s in range(w)}
+        late = [s for s in range(w, w + steps) if exp.phase(s) not in seen]
+        if not late:
+            return w
+        w = -(-(late[0] + 1) // k) * k
+
+
+def _mean_flops(exp, first, steps, flops_of_first_phase):
+    """FLOPs per step averaged over the steps [first, first + steps): phases differ (R1 and
+    path-length steps cost more than plain ones)."""
+    phases = [exp.phase(s) for s in range(first, first + steps)]
+    flops = {exp.phase(0): flops_of_first_phase}
+    state = exp.init_state()
+    for phase in set(phases) - set(flops):
+        lowered = exp.jitted_step(phase).lower(state, exp.frozen, exp.batch(0))
+        flops[phase] = compiled_flops(lowered.compile())
+    return sum(flops[p] for p in phases) / len(phases)
+
+
 def _time_full_loop(config, steps, warmup, mesh=None):
+    """Steps/s of the training loop over `steps` steps after `warmup` untimed steps."""
     config = config.copy_and_resolve_references()
-    # With k steps per call, `warmup` untimed calls of k steps, so the timer starts where a
-    # call ends (a call never spans it) and the timed calls are whole.
-    k = config.get("steps_per_call", 1)
-    warmup *= k
     with config.unlocked():
         config.total_steps = warmup + steps
         # Checkpoints and evaluators are excluded: their cost depends on the disk and on the
@@ -113,14 +137,17 @@ def bench(config, steps=0, warmup=2, mesh_size=0) -> dict:
     exp = experiment_lib.build(config, mesh)
     compile_s, flops, steps, step_rate = _time_step_alone(exp, steps, warmup)
     images = config.batch_size * exp.batches_per_step
+    loop_warmup = _warmup_covering_phases(exp, warmup * exp.steps_per_call, steps)
+    loop_flops = _mean_flops(exp, loop_warmup, steps, flops)
     del exp  # the loop builds its own; keeping both would inflate peak memory
     gc.collect()
-    loop_rate = _time_full_loop(config, steps, warmup, mesh)
+    loop_rate = _time_full_loop(config, steps, loop_warmup, mesh)
     dev = jax.devices()[0]
     devices = mesh.size if mesh is not None else jax.device_count()
     # The cost analysis is per device; fake CPU devices share the host's cores, so there
     # the machine's limit is one device's matmul rate, elsewhere that times the devices.
     total_gflop = flops * devices / 1e9
+    loop_gflop = loop_flops * devices / 1e9
     peak = matmul_rate() * (1 if dev.platform == "cpu" else devices)
     return {
         "impl": "gendl",
@@ -129,8 +156,10 @@ def bench(config, steps=0, warmup=2, mesh_size=0) -> dict:
         "steps_per_s": round(loop_rate, 3),
         "images_per_s": round(loop_rate * images, 1),
         "step_steps_per_s": round(step_rate, 3),
-        "step_gflop": float(f"{total_gflop:.4g}"),
-        "gflop_per_s": round(total_gflop * loop_rate, 2),
+        "warmup_steps": loop_warmup,
+        "step_gflop": float(f"{total_gflop:.4g}"),  # the first phase's: the step timed alone
+        "loop_gflop": float(f"{loop_gflop:.4g}"),  # mean over the loop's timed steps
+        "gflop_per_s": round(loop_gflop * loop_rate, 2),
         "step_gflop_per_s": round(total_gflop * step_rate, 2),
         "matmul_gflop_per_s": round(peak, 1),
         "fraction_of_matmul": round(total_gflop * step_rate / peak, 3),

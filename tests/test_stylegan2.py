@@ -137,6 +137,23 @@ def test_downsampling_conv_equals_the_plain_strided_convolution_to_second_order(
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_bias_add_gradients_equal_the_plain_add_to_second_order():
+    y = jax.random.normal(jax.random.key(0), (3, 5, 4, 6))
+    b = jax.random.normal(jax.random.key(1), (6,))
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def grads(add, y, b):
+        loss = lambda y, b: jnp.sum(jnp.tanh(add(y, b)) ** 2)
+        g = jax.grad(loss, argnums=(0, 1))
+        # The R1-like second order: the input gradient's norm, differentiated by the bias.
+        second = jax.grad(lambda y, b: jnp.sum(jnp.square(g(y, b)[0])), argnums=(0, 1))
+        return g(y, b), second(y, b)
+
+    got, want = grads(sg2.eq.add_bias, y, b), grads(lambda y, b: y + b, y, b)
+    for a, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, w, rtol=1e-5, atol=1e-5)
+
+
 def test_upsampling_puts_the_pixels_at_even_positions_then_filters():
     x = jax.random.normal(jax.random.key(2), (2, 5, 4, 3))
     stuffed = jnp.zeros((2, 10, 8, 3)).at[:, ::2, ::2].set(x)

@@ -160,7 +160,9 @@ class ModulatedConv(nn.Module):
         if self.noise:
             strength = self.param("noise_strength", nn.initializers.zeros, ())
             y = y + (noise * strength).astype(y.dtype)
-        y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(y.dtype)
+        y = eq.add_bias(
+            y, self.param("bias", nn.initializers.zeros, (self.features,)).astype(y.dtype)
+        )
         return _act(y) if self.activate else y
 
 

@@ -1,7 +1,8 @@
 """MLP networks of the GANs that pair images with latent codes: InfoGAN (a discriminator with
 a Q head on the same trunk), BiGAN/ALI (an encoder and a joint discriminator D(x, z)) and the
 adversarial autoencoder (a discriminator on codes). Generators, decoders and encoders are the
-MLPs of `mlp_vae` (an MLP decoder's logits pass through a sigmoid in the objective).
+MLPs of `mlp_vae` (an MLP decoder's logits pass through a sigmoid in the objective), except
+BiGAN's, which are the same MLPs with the options below.
 
 Discriminators see images rescaled to [-1, 1] and use LeakyReLU(0.2) hidden layers.
 

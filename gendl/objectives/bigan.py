@@ -6,6 +6,11 @@ prior, and tells them apart with the GAN loss; E and G together minimise the gen
 with the labels swapped (the non-saturating form both papers train with). At the optimum
 E inverts G, so G(E(x)) reconstructs x although no reconstruction loss is ever applied.
 Per step: one discriminator step, then one joint step of G and E on fresh noise.
+
+Networks with batch norm (config.model.batch_norm) keep their statistics in
+`state.model_state`. The discriminator scores real and generated pairs in separate passes,
+so each set is normalised on its own (the BiGAN code does the same); its statistics advance
+in its own step only. G's and E's advance with every training pass of theirs.
 """
 
 import jax
@@ -13,6 +18,16 @@ import jax.numpy as jnp
 
 from gendl.config import ConfigError
 from gendl.objectives import base, gan_losses
+
+
+def _run(module, params, model_state, *args):
+    """A training forward pass: (output, new model_state); batch statistics are used and
+    their running averages updated when the network has any."""
+    variables = {"params": params, **model_state}
+    if not model_state:
+        return module.apply(variables, *args, train=True), model_state
+    out, new = module.apply(variables, *args, train=True, mutable=list(model_state))
+    return out, dict(new)
 
 
 class Bigan(base.EncoderDecoder, base.Objective):
@@ -37,66 +52,100 @@ class Bigan(base.EncoderDecoder, base.Objective):
         z = jnp.zeros((1, self.z_dim), jnp.float32)
         x = jnp.zeros((1, *self.image_shape), jnp.float32)
         return base.init_networks(
-            self.networks, rng, {"generator": (z,), "encoder": (x,), "discriminator": (x, z)}
+            self.networks,
+            rng,
+            {"generator": (z,), "encoder": (x,), "discriminator": (x, z)},
+            train=False,
         )
 
     def sample_noise(self, rng, n):
         return jax.random.uniform(rng, (n, self.z_dim), minval=-1.0, maxval=1.0)
-
-    def _generate(self, g_params, z):
-        return jax.nn.sigmoid(self.generator.apply({"params": g_params}, z))
 
     def sample(self, variables, noise):
         return self.decode_mean(variables, noise)
 
     # encode / decode_mean: what the reconstruction and pictures evaluators call.
     def encode(self, variables, x, labels=None):
-        return self.encoder.apply(variables["encoder"], x)
+        return self.encoder.apply(variables["encoder"], x, train=False)
 
     def decode_mean(self, variables, code, labels=None):
-        return jax.nn.sigmoid(self.generator.apply(variables["generator"], code))
+        return jax.nn.sigmoid(self.generator.apply(variables["generator"], code, train=False))
 
     def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
+        g_state, e_state, d_state = (
+            state.model_state.get(name, {}) for name in ("generator", "encoder", "discriminator")
+        )
         real = batch["image"][0]
         n = real.shape[0]
         k_d, k_g = jax.random.split(rng)
-        disc = lambda p, x, z: self.discriminator.apply({"params": p}, x, z)
+
+        def generate(p, s, z):
+            logits, s = _run(self.generator, p, s, z)
+            return jax.nn.sigmoid(logits), s
 
         z = self.sample_noise(k_d, n)
-        fake = self._generate(params["generator"], z)
-        code = self.encoder.apply({"params": params["encoder"]}, real)
+        fake, g_state = generate(params["generator"], g_state, z)
+        code, e_state = _run(self.encoder, params["encoder"], e_state, real)
 
         def d_loss_fn(p):
-            l_real, l_fake = disc(p, real, code), disc(p, fake, z)
+            l_fake, s = _run(self.discriminator, p, d_state, fake, z)
+            l_real, s = _run(self.discriminator, p, s, real, code)
             loss = gan_losses.discriminator_loss(self.loss, l_real, l_fake)
-            return loss, {
-                "loss/discriminator": loss,
-                "d_real": jnp.mean(jax.nn.sigmoid(l_real)),
-                "d_fake": jnp.mean(jax.nn.sigmoid(l_fake)),
-            }
+            return loss, (
+                s,
+                {
+                    "loss/discriminator": loss,
+                    "d_real": jnp.mean(jax.nn.sigmoid(l_real)),
+                    "d_fake": jnp.mean(jax.nn.sigmoid(l_fake)),
+                },
+            )
 
-        d_params, d_opt, d_metrics = base.update_network(
-            "discriminator", d_loss_fn, params, opt_state, ctx.optimizers
+        (_, (d_state, d_metrics)), d_grads = base.value_and_grad(d_loss_fn, has_aux=True)(
+            params["discriminator"]
+        )
+        d_params, d_opt, d_norms = base.apply_gradients(
+            ctx.optimizers["discriminator"],
+            params["discriminator"],
+            opt_state["discriminator"],
+            d_grads,
+            "discriminator",
         )
 
         z = self.sample_noise(k_g, n)
 
         def ge_loss_fn(ge):
-            l_fake = disc(d_params, self._generate(ge["generator"], z), z)
-            l_real = disc(d_params, real, self.encoder.apply({"params": ge["encoder"]}, real))
+            # G learns through D's image input, E through D's code input; D's statistics are
+            # not advanced by this step.
+            x_fake, g_new = generate(ge["generator"], g_state, z)
+            code, e_new = _run(self.encoder, ge["encoder"], e_state, real)
+            l_fake, _ = _run(self.discriminator, d_params, d_state, x_fake, z)
+            l_real, _ = _run(self.discriminator, d_params, d_state, real, code)
             # Swapped roles: G wants its pairs called real, E wants the data pairs called fake.
-            return gan_losses.generator_loss(self.loss, l_fake) + gan_losses.generator_loss(
+            loss = gan_losses.generator_loss(self.loss, l_fake) + gan_losses.generator_loss(
                 self.loss, -l_real
             )
+            return loss, (g_new, e_new)
 
         ge = {"generator": params["generator"], "encoder": params["encoder"]}
-        ge_loss, ge_grads = base.value_and_grad(ge_loss_fn)(ge)
-        new_params, new_opt, metrics = {"discriminator": d_params}, {"discriminator": d_opt}, {}
+        (ge_loss, (g_state, e_state)), ge_grads = base.value_and_grad(ge_loss_fn, has_aux=True)(ge)
+        new_params, new_opt = {"discriminator": d_params}, {"discriminator": d_opt}
+        metrics = {**d_metrics, **d_norms, "loss/generator_encoder": ge_loss}
         for name in ("generator", "encoder"):
             new_params[name], new_opt[name], norms = base.apply_gradients(
                 ctx.optimizers[name], ge[name], opt_state[name], ge_grads[name], name
             )
             metrics.update(norms)
-        metrics.update({**d_metrics, "loss/generator_encoder": ge_loss})
-        return state.replace(params=new_params, opt_state=new_opt), metrics
+        model_state = {
+            name: s
+            for name, s in (
+                ("generator", g_state),
+                ("encoder", e_state),
+                ("discriminator", d_state),
+            )
+            if s
+        }
+        return (
+            state.replace(params=new_params, opt_state=new_opt, model_state=model_state),
+            metrics,
+        )

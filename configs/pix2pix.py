@@ -45,7 +45,10 @@ def get_config(arg=None):
     c.model.ndf = 64
     c.model.n_layers = 3  # strided PatchGAN layers: 70x70 receptive field
     c.model.dropout_levels = -1  # -1: the reference code's rule (levels - 5)
-    c.model.conv_impl = "auto"
+    c.model.conv_impl = "auto"  # levels 4-5 (2x2, 1x1 maps) as matmuls, the others phase
+    # Reductions (batch norm statistics and gradients, the gradient-norm metrics over 31M
+    # parameters) through YNNPACK: the step ran ~1.3-1.6x faster than with "" (config.py).
+    c.xla_cpu_ynn_fusion = "LIBRARY_FUSION_TYPE_REDUCE"
 
     c.objective.name = "pix2pix"
     c.objective.direction = "a2b"

@@ -42,6 +42,12 @@ def base_config() -> ml_collections.ConfigDict:
     # batch (ProGAN lowers it as the resolution grows). Each step still reads a batch of
     # batch_size from the data and uses its first examples; phases not named use all of it.
     c.phase_batch_sizes = ml_collections.ConfigDict()
+    # XLA:CPU: the kinds of operation compiled through YNNPACK in the train step, a
+    # comma-separated list of LIBRARY_FUSION_TYPE_{ELTWISE,REDUCE,DOT} ("": none). Which kernels
+    # run, not what they compute (float sums may round differently). "" measured fastest on
+    # WGAN-GP; Pix2Pix's step, dominated by batch norm and gradient-norm reductions over a
+    # 29M-parameter U-Net, ran fastest with "LIBRARY_FUSION_TYPE_REDUCE".
+    c.xla_cpu_ynn_fusion = ""
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "mnist"

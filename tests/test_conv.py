@@ -1,6 +1,7 @@
-"""Exactness tests for the phase (space-to-depth / sub-pixel) convolutions in gendl.models.conv.
+"""Exactness tests for the phase (space-to-depth / sub-pixel) and matmul (im2col, overlap-add)
+convolutions in gendl.models.conv and gendl.models.conv_matmul.
 
-The phase implementations must match the plain XLA formulation in the forward pass and in first-
+The fast implementations must match the plain XLA formulation in the forward pass and in first-
 and second-order derivatives (the WGAN-GP penalty differentiates through the input-gradient), and
 must never emit an lhs-dilated convolution, since avoiding those is the whole point.
 """
@@ -25,8 +26,9 @@ from gendl.models.conv import (
 # Comparisons run in float64 so that a genuine indexing/phase mistake cannot hide inside float32
 # rounding slack; the float64 mode is scoped to these tests instead of set globally.
 TOL64 = dict(atol=1e-9, rtol=1e-9)
-# The fast conv2d formulations, each proved equal to impl="xla".
-CONV_IMPLS = ("phase", "mixed")
+# The fast formulations, each proved equal to impl="xla".
+CONV_IMPLS = ("phase", "mixed", "matmul")
+CONV_TRANSPOSE_IMPLS = ("phase", "matmul")
 
 SIZES = [1, 4, 5, 7, 8, 13, 28]
 KERNELS = [1, 2, 3, 4, 5]
@@ -60,6 +62,8 @@ def _conv_cases():
         (1, 1, 1, 2, 0),  # 1x1 everything
         (4, 13, 2, 2, 0),  # K == s
         (13, 5, 3, 3, 2),  # K == s, odd sizes
+        (2, 2, 4, 2, 1),  # U-Net innermost down conv: 2x2 -> 1x1, only the kernel's centre
+        (1, 1, 1, 2, 1),  # every output reads padding only
     ]
     return picked + _sample(all_cases, 26, seed=0)
 
@@ -82,6 +86,8 @@ def _conv_transpose_cases():
         (1, 1, 1, 2, 0, 1),  # output_padding beyond the kernel's reach: pure zero padding
         (3, 4, 2, 2, 2, 0),  # padding crops more than one stride
         (4, 13, 3, 3, 2, 0),  # K == s
+        (1, 1, 4, 2, 1, 0),  # U-Net innermost up conv: 1x1 -> 2x2
+        (2, 2, 4, 2, 1, 0),  # 2x2 -> 4x4
     ]
     return picked + _sample(all_cases, 26, seed=1)
 
@@ -144,7 +150,13 @@ def test_conv2d_phase_matches_xla(x64, h, w, k, s, p):
 def test_conv_transpose2d_phase_matches_xla(x64, h, w, k, s, p, op):
     rng = np.random.default_rng([h, w, k, s, p, op])
     x, kern = _inputs(rng, 2, h, w, k, 3, 4, np.float64)
-    _compare_impls(lambda x, w, impl: conv_transpose2d(x, w, s, p, op, impl=impl), x, kern, rng)
+    _compare_impls(
+        lambda x, w, impl: conv_transpose2d(x, w, s, p, op, impl=impl),
+        x,
+        kern,
+        rng,
+        CONV_TRANSPOSE_IMPLS,
+    )
 
 
 def test_rectangular_stride_padding_kernel(x64):
@@ -160,6 +172,7 @@ def test_rectangular_stride_padding_kernel(x64):
         x,
         kern,
         rng,
+        CONV_TRANSPOSE_IMPLS,
     )
     # A stride of 1 in one dim only still takes the phase path (one phase along that dim).
     _compare_impls(
@@ -170,6 +183,7 @@ def test_rectangular_stride_padding_kernel(x64):
         x,
         kern,
         rng,
+        CONV_TRANSPOSE_IMPLS,
     )
 
 
@@ -184,11 +198,31 @@ def test_float32_mnist_shapes():
         np.testing.assert_allclose(b, a, atol=1e-5, rtol=1e-4)
     for h, cin, cout in [(28, 1, 8), (14, 8, 16), (7, 16, 8)]:
         x, kern = _inputs(rng, 3, h, h, 5, cin, cout, np.float32)
-        a, b, c = jax.jit(lambda x, w: [conv2d(x, w, 2, 2, impl=i) for i in ("xla", *CONV_IMPLS)])(
-            x, kern
-        )
-        np.testing.assert_allclose(b, a, atol=1e-5, rtol=1e-4)
-        np.testing.assert_allclose(c, a, atol=1e-5, rtol=1e-4)
+        ref, *got = jax.jit(
+            lambda x, w: [conv2d(x, w, 2, 2, impl=i) for i in ("xla", *CONV_IMPLS)]
+        )(x, kern)
+        for y in got:
+            np.testing.assert_allclose(y, ref, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kind,h,small",
+    [("conv", 2, True), ("conv", 4, True), ("conv", 8, False), ("tconv", 1, True)]
+    + [("tconv", 2, True), ("tconv", 4, False)],
+)
+def test_auto_takes_matmuls_where_the_small_map_has_at_most_4_positions(kind, h, small):
+    """The U-Net's strided 4x4 layers whose small map (a conv's output, a transposed conv's
+    input) is 2x2 or 1x1 run as matrix products (no convolution in any derivative), larger
+    ones on the phase / mixed path; in float32 both agree with the plain formulation."""
+    rng = np.random.default_rng(h)
+    x, kern = _inputs(rng, 2, h, h, 4, 8, 16, np.float32)
+    if kind == "conv":
+        op = lambda x, w, impl="auto": conv2d(x, w, 2, 1, impl=impl)  # noqa: E731
+    else:
+        op = lambda x, w, impl="auto": conv_transpose2d(x, w, 2, 1, impl=impl)  # noqa: E731
+    assert (len(_all_derivative_convs(op, x, kern)) == 0) == small
+    y, ref = jax.jit(lambda x, w: (op(x, w), op(x, w, "xla")))(x, kern)
+    np.testing.assert_allclose(y, ref, atol=1e-5, rtol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------------

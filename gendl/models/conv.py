@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from gendl.models import conv_matmul
+
 __all__ = [
     "Conv",
     "ConvTranspose",
@@ -45,7 +47,12 @@ IntOrPair = int | Sequence[int]
 Initializer = Callable[..., jax.Array]
 
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
-_IMPLS = ("auto", "xla", "phase", "mixed")
+_IMPLS = ("auto", "xla", "phase", "mixed", "matmul")
+# "auto" computes strided layers whose small map has at most this many positions (2x2) as
+# matrix products (conv_matmul.py): there the window covers the whole padded map, and XLA:CPU
+# ran such convolutions, native or phase-decomposed, 4-50x slower than the products (U-Net
+# levels 4-5 at 64x64, batch 16). At 4x4 the phase path was as fast or faster.
+_MATMUL_MAX_POSITIONS = 4
 
 
 def _pair(v: IntOrPair, name: str) -> tuple[int, int]:
@@ -67,7 +74,9 @@ def _use_phase(stride: tuple[int, int]) -> bool:
     return any(s > 1 for s in stride)
 
 
-def _resolve_impl(impl: str, stride: tuple[int, int], *, transposed: bool) -> str:
+def _resolve_impl(impl: str, stride: tuple[int, int], coarse: int, *, transposed: bool) -> str:
+    """The implementation `impl` asks for; "auto" picks by stride and by `coarse`, the number
+    of positions of the layer's small map (a conv's output, a transposed conv's input)."""
     if impl not in _IMPLS:
         raise ValueError(f"impl must be one of {_IMPLS}, got {impl!r}")
     if impl == "mixed" and transposed:
@@ -75,6 +84,8 @@ def _resolve_impl(impl: str, stride: tuple[int, int], *, transposed: bool) -> st
     if impl == "auto":
         if not _use_phase(stride):
             return "xla"
+        if coarse <= _MATMUL_MAX_POSITIONS:
+            return "matmul"
         # Measured on XLA:CPU, batch 50, WGAN-GP critic convs: the native strided forward and
         # kernel gradient are ~2x faster than space-to-depth (which computes a zero-padded 6x6
         # kernel), and only the input gradient needs lhs dilation. "mixed" keeps the native
@@ -180,12 +191,20 @@ def conv2d(
     padding = _pair(padding, "padding")
     if min(stride) < 1 or min(padding) < 0:
         raise ValueError(f"need stride >= 1 and padding >= 0, got {stride}, {padding}")
-    impl = _resolve_impl(impl, stride, transposed=False)
     x, batch = _flatten_batch(x)
+    out = [
+        (length + 2 * p - k) // s + 1
+        for length, k, s, p in zip(x.shape[1:3], w.shape[:2], stride, padding, strict=True)
+    ]
+    impl = _resolve_impl(impl, stride, math.prod(out), transposed=False)
+    if min(out) < 1:  # degenerate (empty) output: XLA's shapes and errors
+        impl = "xla"
     if impl == "phase" and _use_phase(stride):
         y = _conv2d_phase(x, w, stride, padding)
     elif impl == "mixed" and _use_phase(stride):
         y = _conv2d_mixed(x, w, stride, padding)
+    elif impl == "matmul":
+        y = conv_matmul.conv2d(x, w, stride, padding)
     else:
         y = _conv2d_xla(x, w, stride, padding)
     return y.reshape(batch + y.shape[1:])
@@ -302,8 +321,8 @@ def conv_transpose2d(
             f"need stride >= 1, padding >= 0, output_padding >= 0; got "
             f"{stride}, {padding}, {output_padding}"
         )
-    impl = _resolve_impl(impl, stride, transposed=True)
     x, batch = _flatten_batch(x)
+    impl = _resolve_impl(impl, stride, math.prod(x.shape[1:3]), transposed=True)
     out = [
         (length - 1) * s - 2 * p + k + op
         for length, k, s, p, op in zip(
@@ -314,6 +333,8 @@ def conv_transpose2d(
         raise ValueError(f"transposed convolution output would be empty: {out}")
     if impl == "phase" and _use_phase(stride):
         y = _conv_transpose2d_phase(x, w, stride, padding, out)
+    elif impl == "matmul":
+        y = conv_matmul.conv_transpose2d(x, w, stride, padding, out)
     else:
         y = _conv_transpose2d_xla(x, w, stride, padding, output_padding)
     return y.reshape(batch + y.shape[1:])

@@ -172,20 +172,22 @@ class Experiment:
         }
 
 
-# XLA:CPU options for the train step. Measured on the WGAN-GP step (2-core x86, jax 0.10.2,
+# XLA:CPU options for the train step: the YNNPACK fusion types, config.xla_cpu_ynn_fusion
+# (see config.py; "" by default). Measured on the WGAN-GP step (2-core x86, jax 0.10.2,
 # interleaved runs): leaving elementwise work out of YNNPACK fusions ran 1.32-1.43 it/s
 # against 1.16-1.29 with the default. It changes which kernels run, not the computation.
-_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+_YNN_FUSION_OPTION = "xla_cpu_experimental_ynn_fusion_type"
 
 
-def _compiler_options(mesh):
+def _compiler_options(mesh, ynn_fusion: str = ""):
     if mesh.devices.flat[0].platform != "cpu":
         return None
+    options = {_YNN_FUSION_OPTION: ynn_fusion}
     try:  # experimental options come and go between XLA versions: probe before relying on one
-        jax.jit(lambda x: x + 1, compiler_options=_CPU_OPTIONS)(0)
+        jax.jit(lambda x: x + 1, compiler_options=options)(0)
     except Exception:  # noqa: BLE001 -- any failure means: compile with XLA's defaults
         return None
-    return _CPU_OPTIONS
+    return options
 
 
 def build(config, mesh=None) -> Experiment:
@@ -238,7 +240,7 @@ def build(config, mesh=None) -> Experiment:
     frozen = jax.device_put(
         {name: load() for name, load in objective.frozen_networks().items()}, rep
     )
-    options = _compiler_options(mesh)
+    options = _compiler_options(mesh, config.get("xla_cpu_ynn_fusion", ""))
 
     def make_step(phase):
         return jax.jit(

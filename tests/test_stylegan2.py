@@ -89,9 +89,14 @@ def _fir_depthwise(x, pad, gain=1.0, stride=1):
     )
 
 
-@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 9, 6, 2)])
 @pytest.mark.parametrize(
-    "pad,gain,stride", [((1, 1), 1.0, 2), ((2, 1), 4.0, 1), ((2, 2), 1.0, 1), ((0, 3), 2.0, 2)]
+    "shape,pad,gain,stride",
+    [  # the three uses (down, up, blur) and an uneven pad; even and odd sizes
+        ((1, 9, 6, 2), (1, 1), 1.0, 2),
+        ((2, 8, 8, 3), (2, 1), 4.0, 1),
+        ((1, 9, 6, 2), (2, 2), 1.0, 1),
+        ((2, 8, 7, 3), (0, 3), 2.0, 2),
+    ],
 )
 def test_separable_fir_equals_the_depthwise_convolution_to_second_order(shape, pad, gain, stride):
     # float64, so an off-by-one tap or phase cannot hide in float32 rounding. Second order: R1

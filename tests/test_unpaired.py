@@ -296,8 +296,9 @@ def test_dualgan_clips_its_critics_and_takes_n_critic_steps(fake_data, tmp_path)
     c.total_steps = 3
     # A scheduled rate keeps optax's update count in the state: it counts each update.
     c.optimizer.schedule, c.optimizer.decay_start = "linear", 1.0
-    c.evals = ml_collections.ConfigDict()  # the evaluators: tests/test_configs.py's smoke run
+    # With its evaluators: this is also the config's smoke run (tests/test_configs.py).
     loop.train(c, str(tmp_path / "run"))
+    assert os.path.exists(tmp_path / "run" / "samples" / "samples_00000003.png")
     run = runs.load_run(str(tmp_path / "run"))
     bound = c.objective.weight_clip
     for name in dualgan.CRITICS:
@@ -316,6 +317,9 @@ def test_dualgan_clips_its_critics_and_takes_n_critic_steps(fake_data, tmp_path)
     batch = run.exp.batch(0)
     assert batch["image"].shape[0] == batch["b/image"].shape[0] == c.objective.n_critic
     final = _metrics(tmp_path / "run")[-1]
+    assert final["step"] == 3
+    for direction in ("translation", "translation_b2a"):
+        assert np.isfinite(final[f"eval/{direction}/l1"])
     assert final["loss/generators"] == pytest.approx(
         final["loss/generators_adversarial"]
         + 200.0 * (final["loss/reconstruction_a"] + final["loss/reconstruction_b"]),

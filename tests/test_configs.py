@@ -44,6 +44,7 @@ EXTRA_VARIANTS = [
     ("aae", "mixture,smoke"),
     ("dae", "masking,smoke"),
     ("infogan", "conv,smoke"),
+    ("bgan", "mlp,smoke"),  # recorded as bgan:smoke, before bgan.py moved to the DCGAN nets
 ]
 # The metrics of the first steps of every config, recorded before the core was generalised
 # (issue 11): refactors of the core must leave every existing model's training as it was.

@@ -26,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "configs"))
 
 import acgan as acgan_config  # noqa: E402  (configs/acgan.py)
+import bgan as bgan_config  # noqa: E402  (configs/bgan.py)
 import gan as gan_config  # noqa: E402  (configs/gan.py)
 
 
@@ -262,3 +263,35 @@ def test_acgan_class_head_learns_from_fakes_only_when_asked(fake_data):
     assert paper["loss/discriminator_class"] - real_only["loss/discriminator_class"] == (
         pytest.approx(np.log(10), abs=0.5)
     )
+
+
+def _bgan_config(fake_data, log_z_decay):
+    c = bgan_config.get_config("smoke")
+    c.batch_size = 8
+    c.model.g_hidden, c.model.d_hidden, c.model.z_dim = (8,), (8,), 4
+    c.objective.log_z_decay = log_z_decay
+    c.data.manual_dir, c.data.data_dir = fake_data["manual_dir"], fake_data["data_dir"]
+    return c
+
+
+def test_bgan_log_z_is_a_running_mean_of_the_batch_estimate(fake_data):
+    """log_z_decay g: the generator's target log Z starts at 0 (the plain loss's target) and
+    after each step becomes g * log Z + (1 - g) * log mean exp(l_fake) of that step's
+    generator batch, as in the authors' code; off (0, the default) the state holds nothing."""
+    assert experiment.build(_bgan_config(fake_data, 0.0)).init_state().objective_state == {}
+    exp = experiment.build(_bgan_config(fake_data, 0.9))
+    state = exp.init_state()
+    assert float(state.objective_state["log_z"]) == 0.0
+    by_name = []
+    for step in range(2):
+        state, metrics = exp.train_step(state, exp.batch(step))
+        by_name.append(dict(zip(exp.metric_names, np.asarray(metrics).tolist(), strict=True)))
+    first, second = (m["log_z_batch"] for m in by_name)
+    assert by_name[0]["log_z"] == 0.0
+    assert by_name[1]["log_z"] == pytest.approx(0.1 * first, rel=1e-5)
+    want = 0.9 * 0.1 * first + 0.1 * second
+    assert float(state.objective_state["log_z"]) == pytest.approx(want, rel=1e-5)
+    with pytest.raises(ConfigError, match="boundary_seeking"):
+        c = _bgan_config(fake_data, 0.9)
+        c.objective.loss = "non_saturating"
+        experiment.build(c)

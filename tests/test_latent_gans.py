@@ -1,6 +1,7 @@
 """InfoGAN, BiGAN, adversarial autoencoder and the boundary-seeking loss: losses on fixed
 values against hand-computed ones, network shapes, the label-aware mixture prior."""
 
+import functools
 import math
 
 import chex
@@ -31,6 +32,24 @@ def test_boundary_seeking_generator_loss():
     np.testing.assert_allclose(
         gan_losses.discriminator_loss("boundary_seeking", zero, zero), 2 * math.log(2), rtol=1e-6
     )
+
+
+def test_boundary_seeking_target_log_z():
+    # With log Z (the authors' continuous-data code): 1/2 E (l - log Z)^2, whose gradient in
+    # each logit is (l_i - log Z) / n; log_z None is the paper's target 0, bit for bit.
+    logits = jnp.array([0.0, 2.0, -1.0])
+    loss = functools.partial(gan_losses.generator_loss, "boundary_seeking")
+    np.testing.assert_allclose(loss(logits, -0.5), (0.25 + 6.25 + 0.25) / 6, rtol=1e-6)
+    np.testing.assert_allclose(jax.grad(loss)(logits, -0.5), [0.5 / 3, 2.5 / 3, -0.5 / 3])
+    np.testing.assert_allclose(jax.grad(loss)(logits), [0.0, 2.0 / 3, -1.0 / 3])
+    assert float(loss(logits, None)) == float(loss(logits))
+    with pytest.raises(ValueError, match="boundary_seeking"):
+        gan_losses.generator_loss("non_saturating", logits, 0.0)
+    # log Z = log mean D/(1 - D) = log mean exp(l), finite where exp(l) overflows float32.
+    np.testing.assert_allclose(
+        gan_losses.log_normaliser(logits), math.log((1 + math.e**2 + math.e**-1) / 3), rtol=1e-6
+    )
+    np.testing.assert_allclose(gan_losses.log_normaliser(jnp.array([200.0, 200.0])), 200.0)
 
 
 def test_infogan_mutual_information_terms():

@@ -10,6 +10,9 @@ conditioning on labels, an auxiliary classifier and weight clipping are settings
   SNGAN (Miyato et al. 2018)        hinge, spectral norm in the discriminator
   ACGAN (Odena et al. 2017)         model.aux_classifier: the discriminator also classifies;
                                     both networks add aux_weight * cross-entropy of the class
+  BGAN (Hjelm et al. 2018)          boundary_seeking; log_z_decay > 0: the generator's target
+                                    logit is a running mean of the batch's log Z (its decay;
+                                    kept in `state.objective_state`), as the authors' code
 
 One train step: `n_critic` discriminator steps, each on a fresh real batch and fresh noise
 and fake labels (uniform over classes), then one generator step on fresh noise. Batch norm
@@ -76,6 +79,16 @@ class Gan(base.Objective):
         if self.n_critic < 1:
             raise ConfigError(f"config.objective.n_critic must be >= 1, got {self.n_critic}.")
         self.weight_clip = float(cfg.get("weight_clip", 0.0))
+        self.log_z_decay = float(cfg.get("log_z_decay", 0.0))
+        if not 0.0 <= self.log_z_decay < 1.0:
+            raise ConfigError(
+                f"config.objective.log_z_decay must be in [0, 1), got {self.log_z_decay}."
+            )
+        if self.log_z_decay and self.loss != "boundary_seeking":
+            raise ConfigError(
+                "config.objective.log_z_decay is a setting of the boundary_seeking loss; "
+                f"this config's loss is {self.loss!r}."
+            )
         self.aux_weight = float(cfg.get("aux_weight", 1.0))
         # ACGAN: weight of the class cross-entropy on fakes in the discriminator's loss (1: the
         # paper's L_C; 0: the class head learns from real images only, so the generator cannot
@@ -123,6 +136,11 @@ class Gan(base.Objective):
             "generator": dict(self.generator.init(kg, z, labels, train=False)),
             "discriminator": dict(self.discriminator.init(kd, x, labels, train=False)),
         }
+
+    def init_objective_state(self, rng):
+        del rng
+        # log Z starts at 0, the target of the plain boundary-seeking loss (the authors' too).
+        return {"log_z": jnp.float32(0.0)} if self.log_z_decay else {}
 
     def sample_noise(self, rng, n):
         """Generator inputs for a sample grid. Conditional models: a dict whose labels go by
@@ -206,12 +224,19 @@ class Gan(base.Objective):
                 self.discriminator, d_params, d_state, fake, y_fake, train=True, rng=k_dropout
             )
             logit, aux = self._split(out)
-            adv = gan_losses.generator_loss(self.loss, logit)
+            log_z = state.objective_state["log_z"] if self.log_z_decay else None
+            adv = gan_losses.generator_loss(self.loss, logit, log_z)
             loss, metrics = adv, {}
+            if self.log_z_decay:
+                metrics = {"log_z_batch": jax.lax.stop_gradient(gan_losses.log_normaliser(logit))}
             if self.aux_classifier:
                 cls = self._class_loss(aux, y_fake)
                 loss = loss + self.aux_weight * cls
-                metrics = {"loss/generator_adversarial": adv, "loss/generator_class": cls}
+                metrics = {
+                    **metrics,
+                    "loss/generator_adversarial": adv,
+                    "loss/generator_class": cls,
+                }
             return loss, (new_g_state, {**metrics, "loss/generator": loss})
 
         (_, (g_state, g_metrics)), g_grads = base.value_and_grad(g_loss_fn, has_aux=True)(g_params)
@@ -221,10 +246,17 @@ class Gan(base.Objective):
         model_state = {
             name: s for name, s in (("generator", g_state), ("discriminator", d_state)) if s
         }
+        objective_state = state.objective_state
+        if self.log_z_decay:  # after the step, as the authors' code updates it
+            old = objective_state["log_z"]
+            new = self.log_z_decay * old + (1.0 - self.log_z_decay) * g_metrics["log_z_batch"]
+            objective_state = {**objective_state, "log_z": new}
+            g_metrics = {**g_metrics, "log_z": old}
         state = state.replace(
             params={"generator": g_params, "discriminator": d_params},
             opt_state={"generator": g_opt, "discriminator": d_opt},
             model_state=model_state,
+            objective_state=objective_state,
         )
         # Discriminator metrics averaged over its steps, so each logged value sees every batch.
         return state, {**_mean_metrics(d_metrics), **g_metrics, **g_norms}

@@ -22,6 +22,11 @@ boundary_seeking as minimax                                       1/2 E (log D -
                                                                   at G(z); = 1/2 E l_fake^2
                 (Hjelm et al. 2018, eq. 8: the generator aims at the decision boundary
                 D = 1/2, where l = log D - log(1 - D) = 0; for continuous data)
+                with log_z: 1/2 E (l_fake - log Z)^2, the authors' code for continuous
+                data (rdevon/BGAN, loss `bgan` with use_log_Z): the target is the log of
+                the importance weights' normaliser Z = E_G D/(1 - D) (`log_normaliser`,
+                averaged over steps by the caller) instead of 0 (theirs has no 1/2: the
+                same steps under Adam, but for its epsilon)
 """
 
 import jax
@@ -52,9 +57,20 @@ def discriminator_loss(kind: str, real, fake):
     return 0.5 * jnp.mean((real - 1.0) ** 2) + 0.5 * jnp.mean(fake**2)
 
 
-def generator_loss(kind: str, fake):
-    """The generator's loss to minimise, given the discriminator's outputs on its samples."""
+def log_normaliser(fake):
+    """The batch estimate of log Z = log E_G[D/(1 - D)] = log mean exp(l_fake), the log of
+    the normaliser of the paper's boundary-seeking target density p~ = q_G D/(1 - D) / Z;
+    logsumexp keeps it finite for any logits."""
+    fake = jnp.asarray(fake, jnp.float32)
+    return jax.nn.logsumexp(fake) - jnp.log(jnp.float32(fake.size))
+
+
+def generator_loss(kind: str, fake, log_z=None):
+    """The generator's loss to minimise, given the discriminator's outputs on its samples.
+    `log_z` (boundary_seeking only): the target logit log Z instead of 0."""
     _check(kind)
+    if log_z is not None and kind != "boundary_seeking":
+        raise ValueError(f"log_z is a setting of the boundary_seeking loss, not of {kind!r}.")
     fake = jnp.asarray(fake, jnp.float32)
     if kind == "minimax":
         return -jnp.mean(jax.nn.softplus(fake))
@@ -63,5 +79,7 @@ def generator_loss(kind: str, fake):
     if kind in ("wasserstein", "hinge"):
         return -jnp.mean(fake)
     if kind == "boundary_seeking":  # log D - log(1 - D) is the logit itself
+        if log_z is not None:
+            return 0.5 * jnp.mean((fake - log_z) ** 2)
         return 0.5 * jnp.mean(fake**2)
     return 0.5 * jnp.mean((fake - 1.0) ** 2)

@@ -237,3 +237,23 @@ def test_real_data_floors_score_real_against_real(runs, fake_data, tmp_path, mon
     assert 1.0 <= out["is/classifier/64/test"] <= 10.0
     # Both splits' features are now cached, so an evaluator reuses them.
     assert len(os.listdir(tmp_path / "reference")) == 2
+
+
+def test_extractor_takes_uint8_and_unit_floats_alike_and_refuses_other_ranges():
+    ext = extractors.Extractor(
+        name="sum",
+        fingerprint="x",
+        image_shape=(2, 2, 1),
+        num_classes=None,
+        apply=lambda x: (x.reshape(len(x), -1), None),
+        batch_size=4,
+    )
+    pixels = np.arange(12, dtype=np.uint8).reshape(3, 2, 2, 1) * 20
+    from_uint8, _ = ext(pixels)
+    from_float, _ = ext(pixels.astype(np.float32) / 255.0)
+    np.testing.assert_array_equal(from_uint8, from_float)
+    assert from_uint8.max() == np.float32(220 / 255.0)
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        ext(pixels.astype(np.float32))  # 0..255 floats: would have been scaled twice
+    with pytest.raises(ConfigError, match=r"\(x \+ 1\) / 2"):
+        ext(pixels.astype(np.float32) / 127.5 - 1.0)

@@ -65,11 +65,30 @@ class Extractor:
             valid = len(batch)
             if valid < self.batch_size:  # one shape, one compilation
                 batch = np.concatenate([batch, np.repeat(batch[-1:], self.batch_size - valid, 0)])
-            f, lg = jax.device_get(self.apply(to_float(batch)))
+            f, lg = jax.device_get(self.apply(_unit_float(batch)))
             features.append(np.asarray(f, np.float32)[:valid])
             if lg is not None:
                 logits.append(np.asarray(lg, np.float32)[:valid])
         return np.concatenate(features), (np.concatenate(logits) if logits else None)
+
+
+def _unit_float(images):
+    """uint8 pixels or floats already in [0, 1] -> float32 in [0, 1]. Floats are checked, not
+    rescaled: dividing them by 255 again would score near-black images without a word."""
+    if images.dtype == np.uint8:
+        return to_float(images)
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ConfigError(
+            f"Feature extractors take uint8 pixels or floats in [0, 1], got {images.dtype} "
+            "images: convert them to one of these first."
+        )
+    lo, hi = float(images.min()), float(images.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ConfigError(
+            f"Feature extractors take float images in [0, 1], got values in [{lo:g}, {hi:g}]: "
+            "pass uint8 pixels (0-255), or map [-1, 1] outputs to [0, 1] with (x + 1) / 2."
+        )
+    return images.astype(np.float32)
 
 
 def _missing_classifier(dataset, workdir):

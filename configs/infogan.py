@@ -2,10 +2,12 @@
 categorical code and two continuous codes ~ U(-1, 1) next to 62 noise variables; the Q head
 shares the discriminator's trunk; lambda = 1 for both codes (unit-variance Gaussian Q for the
 continuous ones); Adam with b1 = 0.5, learning rates 2e-4 (D) and 1e-3 (G) as in the paper,
-batch 64. The default networks are MLPs (G 256-512-784, D 512-256) so a CPU run shows the
-disentangling in minutes; `:conv` uses the paper's convolutional networks with batch norm
-(appendix C.1, `models/infogan_conv.py`) and, as the paper's code, z ~ U(-1, 1)
-(`objective.noise_distribution`), whose categorical code matches the digit classes far better.
+batch 64. The networks are the paper's convolutional ones with batch norm (appendix C.1,
+`models/infogan_conv.py`) and, as the paper's code, z ~ U(-1, 1)
+(`objective.noise_distribution`): their categorical code matches the digit classes at 89.7% /
+90.7% (seeds 0 / 1, 6,000-8,000 steps). `:mlp` puts the same objective on MLPs (G 256-512-784,
+D 512-256, z ~ N(0, 1)), the default before issue 16: 49.7% at 25,000 steps, 45.9% with
+z ~ U(-1, 1) (README). `:conv` is the default, kept as a name for older commands.
 
 Pictures (`eval/traversals/*`, PNGs in the workdir's samples/ and in TensorBoard):
 `continuous0`, `continuous1`: the categorical code by row, one continuous code swept over
@@ -13,9 +15,9 @@ Pictures (`eval/traversals/*`, PNGs in the workdir's samples/ and in TensorBoard
 
 Run:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/infogan.py --workdir=runs/infogan
-The paper's conv networks:
-    GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/infogan.py:conv --workdir=runs/infogan_conv
-CPU smoke run (either network; `:conv,smoke` for the conv ones):
+The MLPs (the default before issue 16):
+    GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/infogan.py:mlp --workdir=runs/infogan_mlp
+CPU smoke run (either network; `:mlp,smoke` for the MLPs):
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/infogan.py:smoke --workdir=/tmp/infogan_smoke
 """
 
@@ -28,18 +30,25 @@ def get_config(arg=None):
     c.batch_size = 64
     c.data.name = "mnist"
 
-    c.model.name = "infogan_mlp"
+    # Chen et al. 2016, appendix C.1: G FC 1024, FC 7x7x128, up-convs 64 and 1; D convs
+    # 64 and 128, FC 1024; Q FC 128 on D's trunk.
+    c.model.name = "infogan_conv"
     c.model.noise_dim = 62
     c.model.num_categories = 10
     c.model.num_continuous = 2
-    c.model.g_hidden = (256, 512)
-    c.model.d_hidden = (512, 256)
+    c.model.dim = 64
+    c.model.fc = 1024
+    c.model.q_hidden = 128
 
     c.objective.name = "infogan"
     c.objective.loss = "non_saturating"
     c.objective.lambda_categorical = 1.0
     c.objective.lambda_continuous = 1.0
-    c.objective.noise_distribution = "normal"  # z; "uniform": U(-1, 1) as the paper's code
+    # z ~ U(-1, 1) as in the paper's code: with N(0, 1) noise (3x the variance) the digit
+    # class went into z and the continuous codes and the categorical code took a style;
+    # code_class_match of 2,000 samples at 1,000 steps, seeds 0 / 1: 50.8% / 56.6% with
+    # U(-1, 1), 15.3% / 15.0% with N(0, 1) (README "Results so far").
+    c.objective.noise_distribution = "uniform"
 
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5
@@ -54,20 +63,13 @@ def get_config(arg=None):
     c.log.every_steps = 500
     c.log.sample_every_steps = 5000
 
-    def conv(c):
-        # Chen et al. 2016, appendix C.1: G FC 1024, FC 7x7x128, up-convs 64 and 1; D convs
-        # 64 and 128, FC 1024; Q FC 128 on D's trunk. Optimiser and lambda as above.
-        c.model.name = "infogan_conv"
-        c.model.dim = 64
-        c.model.fc = 1024
-        c.model.q_hidden = 128
-        # z ~ U(-1, 1) as in the paper's code: with N(0, 1) noise (3x the variance) the digit
-        # class went into z and the continuous codes and the categorical code took a style;
-        # code_class_match of 2,000 samples at 1,000 steps, seeds 0 / 1: 50.8% / 56.6% with
-        # U(-1, 1), 15.3% / 15.0% with N(0, 1) (README "Results so far").
-        c.objective.noise_distribution = "uniform"
-        for key in ("g_hidden", "d_hidden"):
+    def mlp(c):
+        c.model.name = "infogan_mlp"
+        for key in ("dim", "fc", "q_hidden"):
             del c.model[key]
+        c.model.g_hidden = (256, 512)
+        c.model.d_hidden = (512, 256)
+        c.objective.noise_distribution = "normal"
 
     def small(c):
         config_lib.smoke(c)
@@ -78,4 +80,5 @@ def get_config(arg=None):
             c.model.d_hidden = (32,)
         c.evals.traversals.every_steps = 10
 
-    return config_lib.apply_variant(c, arg, {"conv": conv, "smoke": small})
+    variants = {"conv": lambda c: None, "mlp": mlp, "smoke": small}
+    return config_lib.apply_variant(c, arg, variants)

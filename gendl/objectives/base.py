@@ -201,6 +201,18 @@ def grad(fun, argnums=0, has_aux=False):
     return g
 
 
+def apply_network(module, params, model_state, *args, train, rng=None):
+    """(output, new model_state) of a network call with its non-parameter state: in training
+    the batch statistics / spectral vectors are updated, in evaluation the stored ones are
+    used. `rng` feeds dropout."""
+    variables = {"params": params, **model_state}
+    rngs = {"dropout": rng} if rng is not None else None
+    if train and model_state:
+        out, new = module.apply(variables, *args, train=True, mutable=list(model_state), rngs=rngs)
+        return out, dict(new)
+    return module.apply(variables, *args, train=train, rngs=rngs), model_state
+
+
 def apply_gradients(tx: optax.GradientTransformation, params, opt_state, grads, name: str):
     """Applies one optimiser step and reports the norms a practitioner watches."""
     updates, opt_state = tx.update(grads, opt_state, params)

@@ -20,14 +20,8 @@ from gendl.config import ConfigError
 from gendl.objectives import base, gan_losses
 
 
-def _run(module, params, model_state, *args):
-    """A training forward pass: (output, new model_state); batch statistics are used and
-    their running averages updated when the network has any."""
-    variables = {"params": params, **model_state}
-    if not model_state:
-        return module.apply(variables, *args, train=True), model_state
-    out, new = module.apply(variables, *args, train=True, mutable=list(model_state))
-    return out, dict(new)
+def _train_pass(module, params, model_state, *args):
+    return base.apply_network(module, params, model_state, *args, train=True)
 
 
 class Bigan(base.EncoderDecoder, base.Objective):
@@ -81,16 +75,16 @@ class Bigan(base.EncoderDecoder, base.Objective):
         k_d, k_g = jax.random.split(rng)
 
         def generate(p, s, z):
-            logits, s = _run(self.generator, p, s, z)
+            logits, s = _train_pass(self.generator, p, s, z)
             return jax.nn.sigmoid(logits), s
 
         z = self.sample_noise(k_d, n)
         fake, g_state = generate(params["generator"], g_state, z)
-        code, e_state = _run(self.encoder, params["encoder"], e_state, real)
+        code, e_state = _train_pass(self.encoder, params["encoder"], e_state, real)
 
         def d_loss_fn(p):
-            l_fake, s = _run(self.discriminator, p, d_state, fake, z)
-            l_real, s = _run(self.discriminator, p, s, real, code)
+            l_fake, s = _train_pass(self.discriminator, p, d_state, fake, z)
+            l_real, s = _train_pass(self.discriminator, p, s, real, code)
             loss = gan_losses.discriminator_loss(self.loss, l_real, l_fake)
             return loss, (
                 s,
@@ -118,9 +112,9 @@ class Bigan(base.EncoderDecoder, base.Objective):
             # G learns through D's image input, E through D's code input; D's statistics are
             # not advanced by this step.
             x_fake, g_new = generate(ge["generator"], g_state, z)
-            code, e_new = _run(self.encoder, ge["encoder"], e_state, real)
-            l_fake, _ = _run(self.discriminator, d_params, d_state, x_fake, z)
-            l_real, _ = _run(self.discriminator, d_params, d_state, real, code)
+            code, e_new = _train_pass(self.encoder, ge["encoder"], e_state, real)
+            l_fake, _ = _train_pass(self.discriminator, d_params, d_state, x_fake, z)
+            l_real, _ = _train_pass(self.discriminator, d_params, d_state, real, code)
             # Swapped roles: G wants its pairs called real, E wants the data pairs called fake.
             loss = gan_losses.generator_loss(self.loss, l_fake) + gan_losses.generator_loss(
                 self.loss, -l_real

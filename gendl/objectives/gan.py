@@ -104,18 +104,7 @@ class Gan(base.Objective):
         self.generator, self.discriminator = networks["generator"], networks["discriminator"]
 
     # --- network calls with their non-parameter state
-    @staticmethod
-    def _apply(module, params, model_state, *args, train, rng=None):
-        """(output, new model_state): in training the batch statistics / spectral vectors
-        are updated, in evaluation the stored ones are used. `rng` feeds dropout."""
-        variables = {"params": params, **model_state}
-        rngs = {"dropout": rng} if rng is not None else None
-        if train and model_state:
-            out, new = module.apply(
-                variables, *args, train=True, mutable=list(model_state), rngs=rngs
-            )
-            return out, dict(new)
-        return module.apply(variables, *args, train=train, rngs=rngs), model_state
+    _apply = staticmethod(base.apply_network)
 
     def _split(self, out):
         return out if self.aux_classifier else (out, None)

@@ -51,6 +51,9 @@ def get_config(arg=None):
     c.optimizer.name = "rmsprop"
     c.optimizer.learning_rate = 5e-5
     c.optimizer.decay = 0.9  # the reference code's RMSProp decay
+    # Its tf.train.RMSPropOptimizer: eps 1e-10 inside the square root.
+    c.optimizer.eps = 1e-10
+    c.optimizer.eps_in_sqrt = True
 
     def smoke(c):
         config_lib.smoke(c)

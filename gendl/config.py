@@ -113,6 +113,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.b1 = 0.9
     c.optimizer.b2 = 0.999
     c.optimizer.eps = 1e-8
+    # rmsprop only: False divides by sqrt(v) + eps (PyTorch's RMSprop), True by sqrt(v + eps)
+    # (TensorFlow 1's RMSPropOptimizer, whose default eps is 1e-10).
+    c.optimizer.eps_in_sqrt = False
     # "constant", "cosine" (decays to final_learning_rate at total_steps), "linear"
     # (constant until the decay_start fraction of the run, then linear to final_learning_rate
     # at total_steps: CycleGAN's) or "exponential" ((learning_rate - final_learning_rate) *

@@ -74,7 +74,10 @@ def test_cosine_keeps_optax_state_layout_and_values(name):
     cfg = opt_config(name=name, schedule="cosine", final_learning_rate=0.01)
     ours = state_lib.make_optimizer(cfg, total_steps=10)
     lr = optax.cosine_decay_schedule(0.1, 10, alpha=0.1)
-    old = optax.adam(lr, eps=1e-8) if name == "adam" else optax.rmsprop(lr, decay=0.99, eps=1e-8)
+    if name == "adam":
+        old = optax.adam(lr, eps=1e-8)
+    else:
+        old = optax.rmsprop(lr, decay=0.99, eps=1e-8, eps_in_sqrt=False)
     params, grads = PARAMS, GRADS
     assert jax.tree.structure(ours.init(params)) == jax.tree.structure(old.init(params))
     bound = state_lib.at_step({"n": ours}, jnp.int32(0))["n"]
@@ -83,6 +86,38 @@ def test_cosine_keeps_optax_state_layout_and_values(name):
     v, b = jax.jit(old.update)(grads, b, params)
     for x, y in zip(jax.tree.leaves((u, a)), jax.tree.leaves((v, b)), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+@pytest.mark.parametrize("in_sqrt", [False, True])
+def test_rmsprop_follows_pytorch_or_tensorflow(schedule, in_sqrt):
+    # PyTorch's RMSprop divides by sqrt(v) + eps, TensorFlow 1's by sqrt(v + eps). Gradients
+    # of 1e-5, the scale of a clipped WGAN's generator's, tell the two apart.
+    eps = 1e-10 if in_sqrt else 1e-8
+    cfg = opt_config(
+        name="rmsprop",
+        learning_rate=5e-5,
+        decay=0.9,
+        eps=eps,
+        eps_in_sqrt=in_sqrt,
+        schedule=schedule,
+        final_learning_rate=1e-5,
+    )
+    total = 4
+    tx = state_lib.make_optimizer(cfg, total_steps=total)
+    cosine = optax.cosine_decay_schedule(5e-5, total, alpha=0.2)
+    rng = np.random.default_rng(0)
+    params = {"w": jnp.zeros(5)}
+    state, v, want = tx.init(params), np.zeros(5), np.zeros(5)
+    for step in range(total):
+        g = rng.normal(size=5) * 1e-5
+        lr = 5e-5 if schedule == "constant" else float(cosine(step))
+        v = 0.9 * v + 0.1 * g**2
+        want -= lr * g / (np.sqrt(v + eps) if in_sqrt else np.sqrt(v) + eps)
+        bound = state_lib.at_step({"n": tx}, jnp.int32(step))["n"]
+        u, state = bound.update({"w": jnp.asarray(g, jnp.float32)}, state, params)
+        params = optax.apply_updates(params, u)
+    np.testing.assert_allclose(params["w"], want, rtol=1e-4)
 
 
 def test_schedule_counts_train_steps_not_updates():

@@ -53,6 +53,7 @@ _FIELDS = (
     "b2",
     "eps",
     "decay",
+    "eps_in_sqrt",
     "schedule",
     "final_learning_rate",
     "decay_start",
@@ -152,19 +153,23 @@ def _with_learning_rate(cfg, lr) -> optax.GradientTransformation:
     """adam(lr, b1, b2, eps) or rmsprop(lr, decay, eps); `lr` a float or a step schedule."""
     if cfg.name not in _OPTIMIZERS:
         raise ConfigError(f"Unknown optimizer name {cfg.name!r}. Known: {', '.join(_OPTIMIZERS)}.")
-    # PyTorch's RMSprop (the WGAN reference code's optimiser): decay (alpha) 0.99.
+    # PyTorch's RMSprop (the WGAN reference code's optimiser): decay (alpha) 0.99 and
+    # g / (sqrt(v) + eps). optax's default puts eps inside the root, g / sqrt(v + eps), as
+    # TensorFlow 1 did: with eps 1e-8 that floors the denominator at 1e-4, above the RMS of
+    # half a clipped WGAN's generator gradients, whose steps it shrank.
     decay = cfg.get("decay", 0.99)
+    in_sqrt = bool(cfg.get("eps_in_sqrt", False))
     if not callable(lr):
         if cfg.name == "adam":
             return optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
-        return optax.rmsprop(lr, decay=decay, eps=cfg.eps)
+        return optax.rmsprop(lr, decay=decay, eps=cfg.eps, eps_in_sqrt=in_sqrt)
     # The same chains as optax.adam / optax.rmsprop, with the step-read learning rate.
     if cfg.name == "adam":
         return optax.chain(
             optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps), _scale_by_step_schedule(lr)
         )
     return optax.chain(
-        optax.scale_by_rms(decay=decay, eps=cfg.eps, initial_scale=0.0),
+        optax.scale_by_rms(decay=decay, eps=cfg.eps, initial_scale=0.0, eps_in_sqrt=in_sqrt),
         _scale_by_step_schedule(lr),
         optax.identity(),
     )

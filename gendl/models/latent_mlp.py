@@ -1,8 +1,9 @@
 """MLP networks of the GANs that pair images with latent codes: InfoGAN (a discriminator with
 a Q head on the same trunk), BiGAN/ALI (an encoder and a joint discriminator D(x, z)) and the
 adversarial autoencoder (a discriminator on codes). Generators, decoders and encoders are the
-MLPs of `mlp_vae` (an MLP decoder's logits pass through a sigmoid in the objective), except
-BiGAN's, which are the same MLPs with the options below.
+MLPs of `mlp_vae` (an MLP decoder's logits pass through a sigmoid in the objective): the
+AAE's are mlp_vae's own; InfoGAN's generator and BiGAN's networks are `MlpGenerator` and
+`MlpCodeEncoder`, the same MLPs with the options below (off for InfoGAN) and a `train` flag.
 
 Discriminators see images rescaled to [-1, 1] and use LeakyReLU(0.2) hidden layers.
 
@@ -66,7 +67,8 @@ class InfoDiscriminator(nn.Module):
     num_continuous: int = 2
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, train=False):
+        del train  # no batch norm or dropout; taken so that every network is called alike
         h = _trunk(_flat_image(x), self.hidden)
         logit = jnp.squeeze(nn.Dense(1, name="logit")(h), -1)
         cat = nn.Dense(self.num_categories, name="q_categorical")(h)
@@ -165,7 +167,7 @@ class CodeDiscriminator(nn.Module):
 
 def _generator(cfg, image_shape):
     """z -> pixel logits shaped like the images (the objective applies the sigmoid)."""
-    return mlp_vae.MlpDecoder(tuple(cfg.g_hidden), tuple(image_shape), "relu", "bernoulli")
+    return MlpGenerator(tuple(cfg.g_hidden), tuple(image_shape))
 
 
 def build_infogan(cfg, image_shape):

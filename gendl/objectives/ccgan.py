@@ -201,13 +201,8 @@ class ContextConditionalGan(base.Objective):
         # G's forward pass once: its output feeds the D step (without gradients to G) and,
         # through the pullback, the G step (as in pix2pix.py).
         def forward(p):
-            out, new = self.generator.apply(
-                {"params": p, **model_state["generator"]},
-                *inputs,
-                train=True,
-                mutable=list(model_state["generator"]),
-            )
-            return out, dict(new)
+            g_state = model_state["generator"]
+            return base.apply_network(self.generator, p, g_state, *inputs, train=True)
 
         generated, pullback, model_state["generator"] = jax.vjp(
             forward, params["generator"], has_aux=True

@@ -89,10 +89,8 @@ class CoGan(base.Objective):
 
     # --- training
     def _generate(self, params, g_state, z):
-        (a, b), new = self.generator.apply(
-            {"params": params, **g_state}, z, train=True, mutable=list(g_state)
-        )
-        return a, b, dict(new)
+        (a, b), new = base.apply_network(self.generator, params, g_state, z, train=True)
+        return a, b, new
 
     def _discriminate(self, params, a, b):
         return jnp.concatenate(self.discriminator.apply({"params": params}, a, b, train=True))

@@ -122,12 +122,6 @@ class ContextEncoder(base.Objective):
         return jnp.concatenate([shown, self.inpaint(variables, x, mask), x], axis=2)
 
     # --- training
-    def _apply(self, module, params, model_state, x):
-        out, new = module.apply(
-            {"params": params, **model_state}, x, train=True, mutable=list(model_state)
-        )
-        return out, dict(new)
-
     def update(self, state, ctx, batch, rng):
         x = to_signed(batch["image"][0])
         mask = self.mask(rng, x.shape)
@@ -135,8 +129,12 @@ class ContextEncoder(base.Objective):
         model_state = dict(state.model_state)
 
         def forward(p):
-            return self._apply(
-                self.generator, p, model_state["generator"], masked_input(x, mask, self.fill)
+            return base.apply_network(
+                self.generator,
+                p,
+                model_state["generator"],
+                masked_input(x, mask, self.fill),
+                train=True,
             )
 
         painted, pullback, model_state["generator"] = jax.vjp(
@@ -155,11 +153,12 @@ class ContextEncoder(base.Objective):
             m = {"loss/reconstruction": rec}
             if self.l2_only:
                 return rec, {**m, "loss/generator": rec}
-            logits, _ = self._apply(
+            logits, _ = base.apply_network(
                 self.discriminator,
                 params["discriminator"],
                 model_state["discriminator"],
                 complete(painted, x, mask),
+                train=True,
             )
             adversarial = gan_losses.generator_loss("non_saturating", logits)
             loss = self.lambda_rec * rec + self.lambda_adv * adversarial
@@ -174,7 +173,7 @@ class ContextEncoder(base.Objective):
     def _discriminator_step(self, ctx, d_params, d_opt, model_state, real, fake):
         return base.discriminator_step(
             ctx,
-            functools.partial(self._apply, self.discriminator),
+            functools.partial(base.apply_network, self.discriminator, train=True),
             d_params,
             d_opt,
             model_state["discriminator"],

@@ -74,15 +74,9 @@ class DualGan(unpaired.UnpairedTranslation):
 
     def _apply(self, name, params, model_state, x, rng=None):
         """(output, the network's new model_state) of a training forward pass."""
-        rngs = None if rng is None else {"dropout": rng}
-        out, new = self.networks[name].apply(
-            {"params": params, **model_state[name]},
-            x,
-            train=True,
-            mutable=list(model_state[name]),
-            rngs=rngs,
-        )
-        return out, {**model_state, name: dict(new)}
+        net, state = self.networks[name], model_state[name]
+        out, new = base.apply_network(net, params, state, x, train=True, rng=rng)
+        return out, {**model_state, name: new}
 
     def update(self, state, ctx, batch, rng):
         params, opt_state = dict(state.params), dict(state.opt_state)

@@ -91,21 +91,12 @@ class InfoGan(base.Objective):
     def sample_noise(self, rng, n):
         return self.generator_input(*self.sample_codes(rng, n))
 
-    @staticmethod
-    def _apply(module, params, model_state, x, train):
-        """(output, new model_state) of a network call; batch statistics advance in training."""
-        if not model_state:  # no batch norm (the MLPs): no train flag either
-            return module.apply({"params": params}, x), model_state
-        variables = {"params": params, **model_state}
-        if train:
-            out, new = module.apply(variables, x, train=True, mutable=list(model_state))
-            return out, dict(new)
-        return module.apply(variables, x, train=False), model_state
-
     def sample(self, variables, noise):
         g = variables["generator"]
         state = {k: v for k, v in g.items() if k != "params"}
-        return jax.nn.sigmoid(self._apply(self.generator, g["params"], state, noise, False)[0])
+        return jax.nn.sigmoid(
+            base.apply_network(self.generator, g["params"], state, noise, train=False)[0]
+        )
 
     def traversal_noise(self, rng, code, steps=10, span=2.0):
         """Generator inputs for one traversal picture: row k has category k, columns sweep
@@ -159,10 +150,10 @@ class InfoGan(base.Objective):
         d_state = state.model_state.get("discriminator", {})
         real = batch["image"][0]
         n = real.shape[0]
-        disc = lambda p, s, x: self._apply(self.discriminator, p, s, x, True)
+        disc = lambda p, s, x: base.apply_network(self.discriminator, p, s, x, train=True)
 
         def gen(p, s, z):
-            logits, s = self._apply(self.generator, p, s, z, True)
+            logits, s = base.apply_network(self.generator, p, s, z, train=True)
             return jax.nn.sigmoid(logits), s
 
         k_d, k_g = jax.random.split(rng)

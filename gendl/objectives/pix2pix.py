@@ -125,18 +125,6 @@ class Pix2Pix(base.Objective):
         return jnp.concatenate([x, y_hat, y], axis=2)
 
     # --- training
-    def _apply(self, module, params, model_state, *args, rng=None):
-        """(output, new model_state) of a training forward pass (batch statistics)."""
-        rngs = None if rng is None else {"dropout": rng}
-        out, new = module.apply(
-            {"params": params, **model_state},
-            *args,
-            train=True,
-            mutable=list(model_state),
-            rngs=rngs,
-        )
-        return out, dict(new)
-
     def update(self, state, ctx, batch, rng):
         x, y = to_signed(batch[self.source][0]), to_signed(batch[self.target][0])
         params, opt_state = dict(state.params), dict(state.opt_state)
@@ -145,7 +133,9 @@ class Pix2Pix(base.Objective):
         # G's forward pass once, as in the reference code: its output feeds the D step
         # (without gradients to G) and the G step (with them, through the pullback).
         def forward(p):
-            return self._apply(self.generator, p, model_state["generator"], x, rng=rng)
+            return base.apply_network(
+                self.generator, p, model_state["generator"], x, train=True, rng=rng
+            )
 
         y_hat, pullback, model_state["generator"] = jax.vjp(
             forward, params["generator"], has_aux=True
@@ -163,12 +153,13 @@ class Pix2Pix(base.Objective):
             loss, m = self.lambda_l1 * reconstruction, {"loss/l1": reconstruction}
             if not self.l1_only:
                 # D's statistics are not advanced by G's step (as in gan.py).
-                logits, _ = self._apply(
+                logits, _ = base.apply_network(
                     self.discriminator,
                     params["discriminator"],
                     model_state["discriminator"],
                     x,
                     y_hat,
+                    train=True,
                 )
                 adversarial = bce_with_logits(logits, 1.0)
                 loss = loss + adversarial
@@ -184,7 +175,7 @@ class Pix2Pix(base.Objective):
     def _discriminator_step(self, ctx, params, opt_state, model_state, x, y, y_hat):
         return base.discriminator_step(
             ctx,
-            functools.partial(self._apply, self.discriminator),
+            functools.partial(base.apply_network, self.discriminator, train=True),
             params["discriminator"],
             opt_state["discriminator"],
             model_state["discriminator"],

@@ -133,13 +133,6 @@ class SuperResolution(base.Objective):
         return jnp.concatenate([*parts, self.translate(variables, x), y], axis=2)
 
     # --- training
-    def _apply(self, module, params, model_state, x):
-        """(output, new model_state) of a training forward pass (batch statistics)."""
-        out, new = module.apply(
-            {"params": params, **model_state}, x, train=True, mutable=list(model_state)
-        )
-        return out, dict(new)
-
     def update(self, state, ctx, batch, rng):
         del rng  # no noise: the input is a deterministic function of the target
         target = batch["image"][0]
@@ -151,7 +144,7 @@ class SuperResolution(base.Objective):
         # G's forward pass once: its output feeds the D step (without gradients to G) and the
         # G step (with them, through the pullback), as in objectives/pix2pix.py.
         def forward(p):
-            return self._apply(self.generator, p, model_state["generator"], x)
+            return base.apply_network(self.generator, p, model_state["generator"], x, train=True)
 
         y_hat, pullback, model_state["generator"] = jax.vjp(
             forward, params["generator"], has_aux=True
@@ -176,11 +169,12 @@ class SuperResolution(base.Objective):
                 loss = self.content_weight * content + self.pixel_weight * pixel
                 m["loss/content"] = content
             if adversarial:
-                logits, _ = self._apply(
+                logits, _ = base.apply_network(
                     self.discriminator,
                     params["discriminator"],
                     model_state["discriminator"],
                     y_hat,
+                    train=True,
                 )
                 fooling = bce_with_logits(logits, 1.0)
                 loss = loss + self.adversarial_weight * fooling
@@ -199,7 +193,7 @@ class SuperResolution(base.Objective):
     def _discriminator_step(self, ctx, params, opt_state, model_state, y, y_hat):
         return base.discriminator_step(
             ctx,
-            functools.partial(self._apply, self.discriminator),
+            functools.partial(base.apply_network, self.discriminator, train=True),
             params["discriminator"],
             opt_state["discriminator"],
             model_state["discriminator"],

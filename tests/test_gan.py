@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(ROOT, "configs"))
 import acgan as acgan_config  # noqa: E402  (configs/acgan.py)
 import bgan as bgan_config  # noqa: E402  (configs/bgan.py)
 import gan as gan_config  # noqa: E402  (configs/gan.py)
+import resume_fixtures  # noqa: E402  (tests/resume_fixtures.py)
 
 
 def test_clip_weights_bounds():
@@ -295,3 +296,65 @@ def test_bgan_log_z_is_a_running_mean_of_the_batch_estimate(fake_data):
         c = _bgan_config(fake_data, 0.9)
         c.objective.loss = "non_saturating"
         experiment.build(c)
+
+
+# --- WGAN's critic bursts: a phase that reads more real batches
+
+
+def _burst_config(fake_data, burst, first, every):
+    c = _wgan_mlp_config(fake_data)
+    c.objective.critic_burst, c.objective.burst_first, c.objective.burst_every = burst, first, every
+    return c
+
+
+@pytest.mark.parametrize("first,every", [(25, 500), (2, 3), (0, 4), (3, 0)])
+def test_burst_data_position_is_the_sum_of_batches_per_step(fake_data, first, every):
+    # The closed form a checkpoint's data position and a resume rely on.
+    exp = experiment.build(_burst_config(fake_data, 7, first, every))
+    phases = [exp.phase(s) for s in range(1200)]
+    at = [exp.objective.batches_at(s) for s in range(1200)]
+    assert at == [7 if p == "burst" else 2 for p in phases]
+    # The reference code's rule: 100 critic steps while gen_iterations < 25 or % 500 == 0.
+    assert phases == [
+        "burst" if s < first or (every and s % every == 0) else "train" for s in range(1200)
+    ]
+    running = np.concatenate([[0], np.cumsum(at)])
+    assert [exp.batches_before(s) for s in range(1201)] == running.tolist()
+
+
+def test_burst_step_is_n_critic_steps_exactly(fake_data):
+    # The scanned burst (3 critic steps) against the unrolled loop with n_critic = 3: same
+    # batches, same keys, same updates.
+    burst = experiment.build(_burst_config(fake_data, 3, 1, 0))
+    assert burst.phase(0) == "burst" and burst.phase(1) == "train"
+    plain_config = _wgan_mlp_config(fake_data)
+    plain_config.objective.n_critic = 3
+    plain = experiment.build(plain_config)
+    batch = burst.batch(0)
+    assert batch["image"].shape[0] == 3
+    chex.assert_trees_all_equal(jax.device_get(batch), jax.device_get(plain.batch(0)))
+    (a, ma), (b, mb) = (
+        burst.train_step(burst.init_state(), batch, 0),
+        plain.train_step(plain.init_state(), batch, 0),
+    )
+    chex.assert_trees_all_close(jax.device_get(a.params), jax.device_get(b.params), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(ma), np.asarray(mb), rtol=1e-5, atol=1e-7)
+    # The next (plain) step reads the two batches after the burst's three.
+    chex.assert_trees_all_equal(
+        jax.device_get(burst.batch(1)["image"]), jax.device_get(plain.batch(1)["image"][:2])
+    )
+
+
+def test_a_run_with_bursts_resumes_exactly(fake_data, tmp_path):
+    # SIGTERM after step 2, between two bursts (steps 0 and 3): the resumed run reads the
+    # same batches and logs the same losses as the uninterrupted one.
+    c = _burst_config(fake_data, 3, 1, 3)
+    c.total_steps, c.log.every_steps, c.checkpoint.every_steps = 4, 1, 100
+    c.log.sample_every_steps, c.evals = 100, ml_collections.ConfigDict()
+    root = resume_fixtures.straight_and_resumed(c, tmp_path, stop_after=2)
+    straight = resume_fixtures.metrics(root / "straight")
+    resumed = resume_fixtures.metrics(root / "resumed")
+    drop = ("time/", "perf/", "eval/")
+    strip = lambda ms: [{k: v for k, v in m.items() if not k.startswith(drop)} for m in ms]
+    assert [m["step"] for m in straight] == [1, 2, 3, 4]
+    assert strip(resumed) == strip(straight)

@@ -85,6 +85,17 @@ class Objective:
         (only,) = self.phases()
         return only
 
+    def batches_at(self, step: int) -> int:
+        """Real batches train step `step` consumes: `batches_per_step`, unless the objective
+        varies it by phase (WGAN's critic bursts). Equal for all steps of one phase."""
+        del step
+        return self.batches_per_step
+
+    def batches_before(self, step: int) -> int:
+        """Real batches steps 0 .. step-1 consumed: the data position at `step`, in closed
+        form (the sum of `batches_at`), so that a run resumes exactly where it stopped."""
+        return step * self.batches_per_step
+
     def update(self, state, ctx, batch, rng):
         """One train step: returns (state, metrics dict of scalars).
 

@@ -107,7 +107,9 @@ def _mean_flops(exp, first, steps, flops_of_first_phase):
     flops = {exp.phase(0): flops_of_first_phase}
     state = exp.init_state()
     for phase in set(phases) - set(flops):
-        lowered = exp.jitted_step(phase).lower(state, exp.frozen, exp.batch(0))
+        # A step of that phase's own batch: phases may read more batches (WGAN's bursts).
+        step = first + phases.index(phase)
+        lowered = exp.jitted_step(phase).lower(state, exp.frozen, exp.batch(step))
         flops[phase] = compiled_flops(lowered.compile())
     return sum(flops[p] for p in phases) / len(phases)
 

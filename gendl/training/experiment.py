@@ -126,18 +126,22 @@ class Experiment:
             self.state_sharding,
         )
 
+    def batches_before(self, step: int) -> int:
+        """The data position at train step `step`: real batches consumed before it."""
+        return self.objective.batches_before(step)
+
     def batch(self, step: int) -> dict:
         """The global batch of train step `step`, as arrays on the mesh."""
-        n = self.batches_per_step
-        local = self._phase_batch(self.batches.get(step * n, count=n), step, batch_dim=1)
+        n, first = self.objective.batches_at(step), self.batches_before(step)
+        local = self._phase_batch(self.batches.get(first, count=n), step, batch_dim=1)
         return mesh_lib.global_batch(local, mesh_lib.batch_sharding(self.mesh, batch_dim=1))
 
     def stacked_batches(self, step: int, k: int) -> dict:
         """The global batches of train steps step .. step+k-1 stacked on a leading axis of k,
         as `jitted_steps` takes them: one read and one transfer for the k steps (all of one
         phase: the loop never runs a call across a phase change)."""
-        n = self.batches_per_step
-        local = self.batches.get(step * n, count=k * n)
+        n = self.objective.batches_at(step)
+        local = self.batches.get(self.batches_before(step), count=k * n)
         local = {name: x.reshape(k, n, *x.shape[1:]) for name, x in local.items()}
         local = self._phase_batch(local, step, batch_dim=2)
         return mesh_lib.global_batch(local, mesh_lib.batch_sharding(self.mesh, batch_dim=2))
@@ -164,9 +168,9 @@ class Experiment:
     def checkpoint_meta(self, step: int) -> dict:
         """What a checkpoint stores besides the state: the data position, for exact resume."""
         return {
-            "data": self.batches.sampler.state_dict(step * self.batches_per_step),
+            "data": self.batches.sampler.state_dict(self.batches_before(step)),
             # Extra streams (config.data.streams), each with its own sampler; {} when none.
-            "streams": self.batches.state_dict(step * self.batches_per_step),
+            "streams": self.batches.state_dict(self.batches_before(step)),
             "batches_per_step": self.batches_per_step,
             "config": {"model": self.config.model.name, "objective": self.config.objective.name},
         }

@@ -284,13 +284,13 @@ def _fresh_state(exp, config, workdir):
 def _check_data_position(exp, meta, start):
     """The checkpoint's data position must be where this config would read at `start`."""
     next_batch = exp.batches.check_state(meta["data"], meta.get("streams"))
-    if next_batch != start * exp.batches_per_step:
+    if next_batch != exp.batches_before(start):
         raise DataError(
             f"The checkpoint at step {start} stopped at real batch {next_batch}, but this config "
             f"consumes {exp.batches_per_step} batches per step and would resume at batch "
-            f"{start * exp.batches_per_step}: the number of batches per step (e.g. "
-            "objective.n_critic) changed since the run started. Resume with the original "
-            "setting, or start a new --workdir."
+            f"{exp.batches_before(start)}: the number of batches per step (e.g. "
+            "objective.n_critic or its bursts) changed since the run started. Resume with the "
+            "original setting, or start a new --workdir."
         )
 
 

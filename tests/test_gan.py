@@ -267,7 +267,7 @@ def test_acgan_class_head_learns_from_fakes_only_when_asked(fake_data):
 
 
 def _bgan_config(fake_data, log_z_decay):
-    c = bgan_config.get_config("smoke")
+    c = bgan_config.get_config("mlp,smoke")  # the MLPs, shrunk below
     c.batch_size = 8
     c.model.g_hidden, c.model.d_hidden, c.model.z_dim = (8,), (8,), 4
     c.objective.log_z_decay = log_z_decay

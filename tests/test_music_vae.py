@@ -219,7 +219,7 @@ def test_decoder_shapes_and_unrolled_equals_scan(hierarchical, autoregressive):
             conductor=(6,) if hierarchical else (),
             bar_steps=16,
             autoregressive=autoregressive,
-            unroll=1,
+            unroll=4,  # the configs' factor: XLA:CPU unrolls unroll=1 itself, compiling slowly
         )
     )
     nets = models.build(cfg, _spec(length))

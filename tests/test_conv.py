@@ -352,6 +352,32 @@ def test_mixed_conv_path_has_no_input_dilated_convolutions():
     assert any(_has_lhs_dilation(p) for p in xla)
 
 
+def _first_order_convs(op, x, w):
+    loss = lambda x, w: jnp.sum(jnp.sin(op(x, w)))  # noqa: E731
+    return _conv_params(jax.make_jaxpr(jax.grad(loss, (0, 1)))(x, w).jaxpr)
+
+
+@pytest.mark.parametrize(
+    "kind,args",
+    [("conv", (1, 1)), ("conv", (2, 2)), ("conv", (3, 1)), ("tconv", (1, 1)), ("tconv", (2, 2))],
+)
+def test_auto_gradients_are_canonical_convolutions(kind, args):
+    """Inside a loop body (lax.scan: critic bursts, several steps per call) XLA:CPU leaves
+    convolutions in the layout they come in, and lax's kernel gradient (batch as the
+    contracted dim, output in kernel order) then runs 50-80x slower than the same sum in
+    NHWC/HWIO/NHWC layout. So every convolution of "auto"'s forward and first derivatives
+    must already be canonical; lax's own gradients are not (the inspection can see it)."""
+    x, w = jnp.ones((2, 9, 8, 3)), jnp.ones((5, 5, 3, 4))
+    fn = conv2d if kind == "conv" else conv_transpose2d
+    canonical = jax.lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
+    convs = _first_order_convs(lambda x, w: fn(x, w, *args), x, w)
+    assert len(convs) == 3
+    for params in convs:
+        assert params["dimension_numbers"] == canonical, params["dimension_numbers"]
+    xla = _first_order_convs(lambda x, w: fn(x, w, *args, impl="xla"), x, w)
+    assert any(p["dimension_numbers"] != canonical for p in xla)
+
+
 def test_phase_path_is_reverse_mode_only():
     """Documented limitation of the custom-VJP core: forward-mode needs impl="xla"."""
     x = jnp.ones((1, 5, 5, 2))

@@ -83,7 +83,10 @@ def _resolve_impl(impl: str, stride: tuple[int, int], coarse: int, *, transposed
         raise ValueError('impl="mixed" exists for conv2d only; use "phase" or "xla".')
     if impl == "auto":
         if not _use_phase(stride):
-            return "xla"
+            # Through _conv_s1's hand-written adjoints rather than lax's: their kernel gradient
+            # is a convolution in a non-canonical layout that XLA:CPU canonicalises in straight-
+            # line code but not inside a loop (lax.scan / while), where it ran 50-80x slower.
+            return "phase"
         if coarse <= _MATMUL_MAX_POSITIONS:
             return "matmul"
         # Measured on XLA:CPU, batch 50, WGAN-GP critic convs: the native strided forward and
@@ -199,7 +202,9 @@ def conv2d(
     impl = _resolve_impl(impl, stride, math.prod(out), transposed=False)
     if min(out) < 1:  # degenerate (empty) output: XLA's shapes and errors
         impl = "xla"
-    if impl == "phase" and _use_phase(stride):
+    if impl == "phase" and not _use_phase(stride):
+        y = _conv_s1(x, w, tuple((p, p) for p in padding))
+    elif impl == "phase":
         y = _conv2d_phase(x, w, stride, padding)
     elif impl == "mixed" and _use_phase(stride):
         y = _conv2d_mixed(x, w, stride, padding)
@@ -226,8 +231,8 @@ def _conv2d_mixed(x, w, stride, padding):
 
     The adjoint of a strided conv with respect to its input is the transposed conv with the same
     kernel (in/out channels swapped); output_padding restores rows the forward's floor division
-    dropped. The kernel gradient stays native: it is a window-dilated (not input-dilated)
-    convolution, which XLA:CPU runs at full speed.
+    dropped. The kernel gradient is a window-dilated (not input-dilated) convolution, which
+    XLA:CPU runs at full speed, written out in canonical layout (_strided_kernel_grad).
     """
     return _conv2d_xla(x, w, stride, padding)
 
@@ -240,8 +245,31 @@ def _conv2d_mixed_bwd(stride, padding, res, dy):
     x, w = res
     # Asking for x's own length supplies the output_padding the forward's floor dropped.
     dx = _conv_transpose2d_phase(dy, w.transpose(0, 1, 3, 2), stride, padding, x.shape[1:3])
-    _, kernel_vjp = jax.vjp(lambda w: _conv2d_xla(x, w, stride, padding), w)
-    return dx, kernel_vjp(dy)[0]
+    return dx, _strided_kernel_grad(x, dy, w.shape[:2], stride, padding)
+
+
+def _strided_kernel_grad(x, dy, kernel_size, stride, padding):
+    """dL/dw of a strided correlation: dw[t] = sum_{n,o} xpad[n, s*o + t] dy[n, o], written as
+    one canonical NHWC/HWIO convolution (channels of x as its batch, the batch as the
+    contracted dim, dy as a window-dilated kernel). lax's own transpose rule gives the same
+    sum in a non-canonical layout, which XLA:CPU rewrites in straight-line code but not in a
+    loop body, where it ran 50-80x slower (tests/test_conv.py checks the layout)."""
+    # High padding that makes the correlation yield exactly K rows: K + s*(O-1) rows are read.
+    pads = [
+        (p, k + s * (o - 1) - length - p)
+        for k, s, p, o, length in zip(
+            kernel_size, stride, padding, dy.shape[1:3], x.shape[1:3], strict=True
+        )
+    ]
+    dw = lax.conv_general_dilated(
+        x.transpose(3, 1, 2, 0),  # [Cin, H, W, N]
+        dy.transpose(1, 2, 0, 3),  # [OH, OW, N, Cout]
+        window_strides=(1, 1),
+        padding=pads,
+        rhs_dilation=stride,
+        dimension_numbers=_DIMENSION_NUMBERS,
+    )
+    return dw.transpose(1, 2, 0, 3)  # [KH, KW, Cin, Cout]
 
 
 _conv2d_mixed.defvjp(_conv2d_mixed_fwd, _conv2d_mixed_bwd)
@@ -331,7 +359,7 @@ def conv_transpose2d(
     ]
     if min(out) < 1:
         raise ValueError(f"transposed convolution output would be empty: {out}")
-    if impl == "phase" and _use_phase(stride):
+    if impl == "phase":  # at stride 1: one _conv_s1 with the flipped kernel
         y = _conv_transpose2d_phase(x, w, stride, padding, out)
     elif impl == "matmul":
         y = conv_matmul.conv_transpose2d(x, w, stride, padding, out)

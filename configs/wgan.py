@@ -4,9 +4,9 @@ E[D(fake)] - E[D(real)], every critic parameter clipped to [-0.01, 0.01] after e
 networks of dcgan.py (batch norm, as in the paper's DCGAN experiments). The reference code
 also gives the critic 100 steps in each of the first 25 generator iterations and in every
 500th; `--config.objective.critic_burst=100` turns these bursts on (burst_first=25,
-burst_every=500 are set). Off by default, as in the paper's Algorithm 1: on a CPU a burst step
-runs its critic steps in a loop ~7x slower than unrolled ones (the first 25 iterations would
-take ~25 minutes on the 2-core machine; a GPU's loops were not measured).
+burst_every=500 are set). Off by default, as in the paper's Algorithm 1. A burst's critic steps
+run in a lax.scan, as fast per step as the unrolled ones (0.03 s on the 2-core CPU at
+model.dim=32); at 4,000 iterations they gave FID 170.0 against 175.3 (README).
 wgan_gp.py is the gradient-penalty successor.
 
 Run:

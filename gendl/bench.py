@@ -17,6 +17,14 @@ the rate of a jitted 2048x2048 float32 matmul on the same device (best of a few)
 compute-bound at the machine's dense rate, far below it dispatch, memory or a slow kernel
 is the limit.
 
+Where the convolution time goes (`gendl/training/conv_breakdown.py`):
+
+    python -m gendl.bench --config=configs/wgan_gp.py --convs
+
+also times every distinct convolution of the compiled step alone and prints a table (count,
+shapes, ms alone, dense GFLOP, GFLOP/s) before the JSON line, which gains `conv_alone_ms`
+(their sum per step), `conv_dense_gflop`, `conv_alone_gflop_per_s` and `step_ms`.
+
 Scaling over fake CPU devices (data parallel over 1, 2, 4, 8 devices of this host):
 
     python -m gendl.bench --config=configs/wgan_gp.py --devices=1,2,4,8
@@ -56,6 +64,9 @@ _DEVICES = flags.DEFINE_list(
 )
 _MESH_SIZE = flags.DEFINE_integer(
     "mesh_size", 0, "Use only the first N devices (set by --devices for its subprocesses)."
+)
+_CONVS = flags.DEFINE_bool(
+    "convs", False, "Also time every convolution of the step alone and print the table."
 )
 flags.mark_flags_as_required(["config"])
 
@@ -119,7 +130,11 @@ def main(argv):
     del argv
     if _DEVICES.value:
         return _sweep(sys.argv, _DEVICES.value)
-    result = benchmark.bench(_CONFIG.value, _STEPS.value, _WARMUP.value, _MESH_SIZE.value)
+    result = benchmark.bench(
+        _CONFIG.value, _STEPS.value, _WARMUP.value, _MESH_SIZE.value, convs=_CONVS.value
+    )
+    if "conv_table" in result:
+        print(result.pop("conv_table"))
     print(json.dumps(result))
     return 0
 

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import optax
 
 from gendl.config import ConfigError
+from gendl.training import conv_breakdown, loop
 from gendl.training import experiment as experiment_lib
-from gendl.training import loop
 
 
 def compiled_flops(compiled) -> float:
@@ -55,7 +55,7 @@ def _time_step_alone(exp, steps, warmup):
     compiled = exp.jitted_step(phase).lower(state, frozen, exp.batch(0)).compile()
     compile_s = time.perf_counter() - t
     # From the one-step program: XLA's cost analysis counts a loop's body once, not per trip.
-    flops = compiled_flops(compiled)
+    flops, hlo_text = compiled_flops(compiled), compiled.as_text()
     batch = exp.batch(0)
     if k > 1:
         batch = exp.stacked_batches(0, k)
@@ -82,7 +82,8 @@ def _time_step_alone(exp, steps, warmup):
         if len(queue) > in_flight:
             jax.block_until_ready(queue.pop(0))
     jax.block_until_ready(state)
-    return compile_s, flops, steps * k, steps * k / (time.perf_counter() - t)
+    rate = steps * k / (time.perf_counter() - t)
+    return compile_s, flops, hlo_text, steps * k, rate
 
 
 def _warmup_covering_phases(exp, warmup, steps):
@@ -128,7 +129,10 @@ def _time_full_loop(config, steps, warmup, mesh=None):
     return result["timed_steps"] / result["timed_seconds"]
 
 
-def bench(config, steps=0, warmup=2, mesh_size=0) -> dict:
+def bench(config, steps=0, warmup=2, mesh_size=0, convs=False) -> dict:
+    """The bench line's figures (see gendl.bench); with `convs`, also every convolution of
+    the step timed alone (`conv_breakdown`): `conv_alone_ms` and friends, and under
+    `conv_table` the table, which the command prints apart from the JSON line."""
     mesh = None
     if mesh_size:
         from gendl.parallel import mesh as mesh_lib
@@ -137,7 +141,7 @@ def bench(config, steps=0, warmup=2, mesh_size=0) -> dict:
             raise ConfigError(f"--mesh_size={mesh_size} but only {jax.device_count()} devices.")
         mesh = mesh_lib.make_mesh(jax.devices()[:mesh_size], config.parallel.fsdp)
     exp = experiment_lib.build(config, mesh)
-    compile_s, flops, steps, step_rate = _time_step_alone(exp, steps, warmup)
+    compile_s, flops, hlo_text, steps, step_rate = _time_step_alone(exp, steps, warmup)
     images = config.batch_size * exp.batches_per_step
     loop_warmup = _warmup_covering_phases(exp, warmup * exp.steps_per_call, steps)
     loop_flops = _mean_flops(exp, loop_warmup, steps, flops)
@@ -151,7 +155,7 @@ def bench(config, steps=0, warmup=2, mesh_size=0) -> dict:
     total_gflop = flops * devices / 1e9
     loop_gflop = loop_flops * devices / 1e9
     peak = matmul_rate() * (1 if dev.platform == "cpu" else devices)
-    return {
+    result = {
         "impl": "gendl",
         "config": f"{config.model.name}/{config.objective.name}",
         "steps": steps,
@@ -175,4 +179,18 @@ def bench(config, steps=0, warmup=2, mesh_size=0) -> dict:
         "jax": jax.__version__,
         "flax": flax.__version__,
         "optax": optax.__version__,
+    }
+    if convs:
+        result.update(_conv_figures(hlo_text, 1e3 / step_rate, peak))
+    return result
+
+
+def _conv_figures(hlo_text, step_ms, peak) -> dict:
+    found = conv_breakdown.breakdown(hlo_text)
+    return {
+        "conv_alone_ms": round(found["total_ms"], 1),
+        "conv_dense_gflop": round(found["gflop"], 2),
+        "conv_alone_gflop_per_s": round(found["gflop_per_s"], 1),
+        "step_ms": round(step_ms, 1),
+        "conv_table": conv_breakdown.table(found, step_ms, peak),
     }

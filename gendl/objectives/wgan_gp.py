@@ -29,6 +29,22 @@ def gradient_penalty(critic_fn, real, fake, eps):
     return jnp.mean((norms - 1.0) ** 2), norms
 
 
+def critic_loss(critic_fn, real, fake, eps, gp_weight):
+    """(E[D(fake)] - E[D(real)] + gp_weight * penalty, metrics). Real and fake go through the
+    critic as one batch: the same per-sample outputs as two calls (no batch norm), in matrix
+    products twice as tall, which XLA:CPU runs faster (wgan_gp 3-5% per step)."""
+    d_real, d_fake = jnp.split(critic_fn(jnp.concatenate([real, fake])), 2)
+    gp, norms = gradient_penalty(critic_fn, real, fake, eps)
+    w_dist = jnp.mean(d_real) - jnp.mean(d_fake)
+    loss = -w_dist + gp_weight * gp
+    return loss, {
+        "loss/critic": loss,
+        "wasserstein": w_dist,
+        "gp": gp,
+        "gp_grad_norm": jnp.mean(norms),
+    }
+
+
 class WganGp(base.Objective):
     ema_networks = ("generator",)  # averaged when config.ema.decay > 0
 
@@ -64,28 +80,18 @@ class WganGp(base.Objective):
         d_params, d_opt = params["critic"], opt_state["critic"]
         critic = lambda p, x: self.critic.apply({"params": p}, x)
 
-        def critic_loss(p, real, fake, eps):
-            d_real, d_fake = critic(p, real), critic(p, fake)
-            gp, norms = gradient_penalty(lambda x: critic(p, x), real, fake, eps)
-            w_dist = jnp.mean(d_real) - jnp.mean(d_fake)
-            loss = -w_dist + self.gp_weight * gp
-            return loss, {
-                "loss/critic": loss,
-                "wasserstein": w_dist,
-                "gp": gp,
-                "gp_grad_norm": jnp.mean(norms),
-            }
+        def loss(p, real, fake, eps):
+            return critic_loss(lambda x: critic(p, x), real, fake, eps, self.gp_weight)
 
-        # Unrolled on purpose: XLA:CPU runs convolutions inside a while loop (lax.scan)
-        # many times slower than the same ops unrolled; 5 copies compile quickly.
+        # Unrolled on purpose: XLA:CPU runs some of the gradient penalty's second-derivative
+        # convolutions many times slower inside a while loop (lax.scan) than unrolled (see
+        # README, Performance); 5 copies compile quickly.
         critic_metrics = []
         for i in range(self.n_critic):
             kz, ke = jax.random.split(jax.random.fold_in(rng, i))
             fake = self.generator.apply({"params": g_params}, self.sample_noise(kz, n))
             eps = jax.random.uniform(ke, (n,))
-            grads, d_metrics = base.grad(critic_loss, has_aux=True)(
-                d_params, real_batches[i], fake, eps
-            )
+            grads, d_metrics = base.grad(loss, has_aux=True)(d_params, real_batches[i], fake, eps)
             d_params, d_opt, norms = base.apply_gradients(
                 ctx.optimizers["critic"], d_params, d_opt, grads, "critic"
             )

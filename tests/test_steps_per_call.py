@@ -151,7 +151,7 @@ def test_bench_reports_rates_against_the_matmul_rate(fake_data, monkeypatch):
     # and 20-400-784, backward the same twice less the first layer's input gradient.
     c = tiny_vae(fake_data, steps_per_call=2, batch_size=64)
     c.model.hidden, c.model.latent_dim = (400,), 20
-    result = benchmark.bench(c, steps=4, warmup=1)
+    result = benchmark.bench(c, steps=4, warmup=1, convs=True)
     layers = [(784, 400), (400, 40), (20, 400), (400, 784)]
     matmuls = sum(2 * c.batch_size * i * o for i, o in layers) * 3
     matmuls -= 2 * c.batch_size * 784 * 400
@@ -165,6 +165,10 @@ def test_bench_reports_rates_against_the_matmul_rate(fake_data, monkeypatch):
         np.testing.assert_allclose(result[rate], want, rtol=0.01, atol=0.01)
     want = result["step_gflop_per_s"] / 100.0
     np.testing.assert_allclose(result["fraction_of_matmul"], want, rtol=0.01, atol=1e-3)
+    # --convs on a model without convolutions: none found, the whole step is "elsewhere".
+    assert result["conv_alone_ms"] == 0.0 and result["conv_dense_gflop"] == 0.0
+    np.testing.assert_allclose(result["step_ms"], 1e3 / result["step_steps_per_s"], rtol=0.01)
+    assert "convolutions alone: 0 ms per step" in result["conv_table"]
 
 
 class _PhasedExperiment:

@@ -15,6 +15,12 @@ autoregressive within the bar, latent 512, free bits 256) and its flat baseline 
 3 x 2048):
     python -m gendl.main --config=configs/music_vae.py:hierdec_16bar --workdir=runs/music_vae_16bar
     python -m gendl.main --config=configs/music_vae.py:flat_16bar --workdir=runs/music_vae_16bar_flat
+A CPU-length run of magenta's beta schedule ends with beta still near 0 (0.008 at 4,000 steps),
+so the prior's samples are not music; `:fast_beta` raises beta at rate 0.999 per step (0.2 x
+0.98 by step 4,000): at 4,000 steps its prior samples have the test melodies' note density
+and 96% of their notes in key, for 0.92 / 0.88 reconstruction accuracy against 0.97 / 0.94
+(README, "Melodies: MusicVAE"):
+    python -m gendl.main --config=configs/music_vae.py:fast_beta --workdir=runs/music_vae_fast_beta --config.total_steps=4000
 The same two at CPU size (`,cpu`: batch 32, encoder 1 x 256, conductor 2 x 128 and bar decoder
 2 x 128 against a flat decoder of 3 x 256 -- magenta's width ratios, an eighth of the widths,
 one encoder layer; same latent, free bits and objective):
@@ -123,5 +129,13 @@ def get_config(arg=None):
         else:
             c.model.decoder = (256, 256, 256)
 
-    variants = {"smoke": smoke, "hierdec_16bar": hierdec_16bar, "flat_16bar": flat_16bar}
+    def fast_beta(c):
+        c.objective.beta_rate = 0.999
+
+    variants = {
+        "smoke": smoke,
+        "hierdec_16bar": hierdec_16bar,
+        "flat_16bar": flat_16bar,
+        "fast_beta": fast_beta,
+    }
     return config_lib.apply_variant(c, arg, {**variants, "cpu": cpu})

@@ -291,6 +291,19 @@ def test_smoke_run_writes_metrics_and_piano_rolls(trained):
         assert os.path.exists(os.path.join(trained, "samples", f"melody_{kind}_00000003.png"))
 
 
+def test_fast_beta_variant_changes_only_the_beta_rate():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("music_cfg2", f"{ROOT}/configs/music_vae.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    base, fast = module.get_config(None), module.get_config("fast_beta")
+    assert fast.objective.beta_rate == 0.999 and base.objective.beta_rate == 0.99999
+    with fast.unlocked():
+        fast.objective.beta_rate = base.objective.beta_rate
+    assert fast.to_dict() == base.to_dict()
+
+
 def test_onset_accuracy_counts_note_starts_only():
     x = jnp.array([[60, 0, 0, 1, 62, 0], [0, 0, 0, 0, 0, 0]])
     correct = jnp.array([[True, True, False, False, False, True]] * 2)

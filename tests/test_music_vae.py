@@ -251,15 +251,20 @@ def test_decoder_shapes_and_unrolled_equals_scan(hierarchical, autoregressive):
 # --- one smoke run for the commands
 
 
-@pytest.fixture(scope="module")
-def trained(fake_data, tmp_path_factory):
-    """configs/music_vae.py:smoke on the fixture tunes, as tests/test_configs.py runs it."""
+def _config(arg):
+    """configs/music_vae.py's get_config(arg)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("music_cfg", f"{ROOT}/configs/music_vae.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    c = module.get_config("smoke")
+    return module.get_config(arg)
+
+
+@pytest.fixture(scope="module")
+def trained(fake_data, tmp_path_factory):
+    """configs/music_vae.py:smoke on the fixture tunes, as tests/test_configs.py runs it."""
+    c = _config("smoke")
     c.total_steps = 3
     c.batch_size = 8
     c.log.every_steps = 1
@@ -292,12 +297,7 @@ def test_smoke_run_writes_metrics_and_piano_rolls(trained):
 
 
 def test_fast_beta_variant_changes_only_the_beta_rate():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("music_cfg2", f"{ROOT}/configs/music_vae.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    base, fast = module.get_config(None), module.get_config("fast_beta")
+    base, fast = _config(None), _config("fast_beta")
     assert fast.objective.beta_rate == 0.999 and base.objective.beta_rate == 0.99999
     with fast.unlocked():
         fast.objective.beta_rate = base.objective.beta_rate

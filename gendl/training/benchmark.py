@@ -3,7 +3,6 @@ side of `python -m gendl.bench` (which defines the command-line flags), importab
 defining any flag."""
 
 import gc
-import math
 import platform
 import resource
 import tempfile
@@ -32,16 +31,7 @@ def compiled_flops(compiled) -> float:
 def matmul_rate(n=2048, reps=5) -> float:
     """GFLOP/s of a jitted n x n float32 matmul on the default device, the best of `reps`
     timed calls after a warm-up: the dense rate this machine can reach from XLA."""
-    key_a, key_b = jax.random.split(jax.random.key(0))
-    a = jax.random.normal(key_a, (n, n), jnp.float32)
-    b = jax.random.normal(key_b, (n, n), jnp.float32)
-    matmul = jax.jit(jnp.matmul)
-    jax.block_until_ready(matmul(a, b))
-    best = math.inf
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(matmul(a, b))
-        best = min(best, time.perf_counter() - t)
+    best = conv_breakdown.best_call_seconds(jnp.matmul, ((n, n), (n, n)), jnp.float32, reps)
     return 2 * n**3 / best / 1e9
 
 

@@ -13,6 +13,7 @@ padded maps (a 3x3 kernel over a 4x4 map: 100 of 144 taps).
 """
 
 import dataclasses
+import math
 import re
 import time
 
@@ -53,14 +54,7 @@ class Conv:
             if axis not in "IO":
                 taps *= size
         cin = self.rhs[spec.index("I")]  # already per group in the kernel's shape
-        return 2 * _prod(self.out) * taps * cin
-
-
-def _prod(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
+        return 2 * math.prod(self.out) * taps * cin
 
 
 def _ints(text):
@@ -150,20 +144,24 @@ def as_function(conv: Conv):
     )
 
 
-def time_alone(conv: Conv, reps: int = 7) -> float:
-    """Seconds of one call of the convolution alone, the best of `reps` after a warm-up."""
-    dtype = _DTYPES[conv.dtype]
-    key_l, key_r = jax.random.split(jax.random.key(0))
-    lhs = jax.random.normal(key_l, conv.lhs, dtype)
-    rhs = jax.random.normal(key_r, conv.rhs, dtype)
-    fn = as_function(conv)
-    jax.block_until_ready(fn(lhs, rhs))
-    best = float("inf")
+def best_call_seconds(fn, shapes, dtype, reps: int) -> float:
+    """Seconds of the fastest of `reps` calls of jitted `fn` on random normal operands of
+    `shapes`, after one untimed call (compilation, first-touch of the buffers)."""
+    keys = jax.random.split(jax.random.key(0), len(shapes))
+    args = [jax.random.normal(k, shape, dtype) for k, shape in zip(keys, shapes, strict=True)]
+    fn = jax.jit(fn)
+    jax.block_until_ready(fn(*args))
+    best = math.inf
     for _ in range(reps):
         t = time.perf_counter()
-        jax.block_until_ready(fn(lhs, rhs))
+        jax.block_until_ready(fn(*args))
         best = min(best, time.perf_counter() - t)
     return best
+
+
+def time_alone(conv: Conv, reps: int = 7) -> float:
+    """Seconds of one call of the convolution alone, the best of `reps` after a warm-up."""
+    return best_call_seconds(as_function(conv), (conv.lhs, conv.rhs), _DTYPES[conv.dtype], reps)
 
 
 def breakdown(hlo_text: str, reps: int = 7) -> dict:

@@ -79,6 +79,14 @@ def test_kid_separates_distributions():
     assert diff > 10 * abs(same) and std > 0
 
 
+def test_kid_of_sets_smaller_than_a_subset_has_a_spread():
+    # Subsets as large as the sets would all be the whole sets: std 0 whatever the noise.
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(60, 8)), rng.normal(0.5, 1.0, (60, 8))
+    mean, std = sq.kid(x, y, num_subsets=20, subset_size=1000)
+    assert mean > 0 and std > 0.05 * mean
+
+
 def test_inception_score_of_one_hot_predictions_is_num_classes():
     k = 7
     logits = np.full((70, k), -1e4)

@@ -116,10 +116,10 @@ def mmd2_unbiased(x, y):
 
 def kid(features1, features2, num_subsets=100, subset_size=1000, seed=0):
     """Kernel Inception Distance: (mean, std) of the unbiased MMD^2 over `num_subsets` random
-    subsets of `subset_size` from each set (sizes capped by the sets), as in Binkowski et al.'s
-    reference code. Memory is set by subset_size^2, not by the set sizes. Sets smaller than
-    subset_size use subsets of half the smaller set: subsets of a whole set are all that set,
-    and their std would be 0 however uncertain the mean."""
+    subsets of `subset_size` from each set, as in Binkowski et al.'s reference code. Memory
+    is set by subset_size^2, not by the set sizes. Sets smaller than subset_size use subsets
+    of half the smaller set: subsets of a whole set are all that set, and their std would be
+    0 however uncertain the mean."""
     f1, f2 = np.asarray(features1), np.asarray(features2)
     smaller = min(len(f1), len(f2))
     size = subset_size if subset_size <= smaller else max(smaller // 2, 2)

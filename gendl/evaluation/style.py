@@ -18,7 +18,8 @@ Config (config.evals.<name> of type "translation"): style_classifier (the classi
 dataset name, e.g. "emoji_style"; "" = no style scores), style_classes (the translation's
 image features in the classifier's class order, e.g. ("a", "b"): class 0 is the style of
 feature "a"), classifier_workdir (default $GENDL_CACHE_DIR/classifier/<style_classifier>,
-built there on first need), kid_subsets (100), kid_subset_size (1000, capped by the set size).
+built there on first need), kid_subsets (100), kid_subset_size (1000; half the smaller set
+when a set is smaller).
 """
 
 import numpy as np

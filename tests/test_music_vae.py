@@ -12,6 +12,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from gendl import config as config_lib
 from gendl.data import melody_builder, sources
 from gendl.data.errors import DataError
 from gendl.data.spec import DataSpec, Feature
@@ -253,12 +254,7 @@ def test_decoder_shapes_and_unrolled_equals_scan(hierarchical, autoregressive):
 
 def _config(arg):
     """configs/music_vae.py's get_config(arg)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("music_cfg", f"{ROOT}/configs/music_vae.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return config_lib.sibling_config(f"{ROOT}/configs/music_vae.py", "music_vae", arg)
 
 
 @pytest.fixture(scope="module")

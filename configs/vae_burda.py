@@ -5,8 +5,10 @@ latents, Bernoulli decoder, dynamically binarised MNIST, batch 20, Adam(1e-3, ep
 `:two_layer` is the paper's two-stochastic-layer model: 784 -(100-100 tanh)-> z1 (100)
 -(50-50 tanh)-> z2 (50) and back (paper: NLL 85.33 for VAE k=1, 82.90 for IWAE k=50).
 
-The paper trains 3^8 = 6,561 passes with a decaying learning rate; total_steps here is a CPU-
-sized 1,000 epochs (3,000,000 steps of batch 20) that a run can shorten with --config.total_steps.
+The paper trains 3,280 passes, 3^i at learning rate 1e-3 * 10^(-i/7) for i = 0..7: the
+optimizer's "burda" schedule, its stages counted in epochs of 60,000 // batch_size steps (so
+--config.batch_size keeps them epochs); total_steps here is 1,000 epochs (3,000,000 steps of
+batch 20, into stage 6), which a run can shorten or lengthen with --config.total_steps.
 
 Run:
     GENDL_MANUAL_DIR=../shared/data python -m gendl.main --config=configs/vae_burda.py --workdir=runs/vae_burda
@@ -27,6 +29,9 @@ def get_config(arg=None):
     c.model.latent_dim = 50
     c.model.activation = "tanh"
     c.optimizer.eps = 1e-4
+    c.optimizer.schedule = "burda"
+    # A FieldReference: the stages stay epochs when --config.batch_size changes.
+    c.optimizer.stage_steps = 60_000 // c.get_ref("batch_size")
     c.checkpoint.every_steps = 50_000
     c.log.every_steps = 1000
     c.log.sample_every_steps = 50_000

@@ -68,6 +68,31 @@ def test_warmup_multiplies_any_schedule():
         state_lib.learning_rate(opt_config(schedule="linear", decay_start=50), 100)
 
 
+def test_burda_schedule_stages():
+    # Burda et al. 2015: 3^i passes at 1e-3 * 10^(-i/7), i = 0..7. With a 2-step first stage
+    # the stages end after 2, 8, 26, 80, ... steps (2 * (3^(i+1) - 1) / 2); the last (i = 7)
+    # from step 2186 on, and its rate stays after 6560 steps (3,280 epochs).
+    lr = state_lib.learning_rate(opt_config(learning_rate=1e-3, schedule="burda", stage_steps=2), 1)
+    for step, stage in (
+        (0, 0),
+        (1, 0),
+        (2, 1),
+        (7, 1),
+        (8, 2),
+        (25, 2),
+        (26, 3),
+        (80, 4),
+        (2185, 6),
+        (2186, 7),
+        (6560, 7),
+        (10**6, 7),
+    ):
+        want = 1e-3 * 10 ** (-stage / 7)
+        np.testing.assert_allclose(float(lr(jnp.int32(step))), want, rtol=1e-5, err_msg=step)
+    with pytest.raises(ConfigError, match="stage_steps"):
+        state_lib.learning_rate(opt_config(schedule="burda"), 100)
+
+
 @pytest.mark.parametrize("name", ["adam", "rmsprop"])
 def test_cosine_keeps_optax_state_layout_and_values(name):
     # Checkpoints of cosine runs from before keep restoring, and train as they did.

@@ -44,7 +44,7 @@ class TrainState:
 
 
 _OPTIMIZERS = ("adam", "rmsprop")
-_SCHEDULES = ("constant", "cosine", "linear", "exponential")
+_SCHEDULES = ("constant", "cosine", "linear", "exponential", "burda")
 # Fields a network's own section (config.optimizer.<network>) may override.
 _FIELDS = (
     "name",
@@ -59,6 +59,7 @@ _FIELDS = (
     "decay_start",
     "decay_rate",
     "warmup_steps",
+    "stage_steps",
     "grad_clip_norm",
     "weight_decay",
 )
@@ -72,8 +73,11 @@ def learning_rate(cfg, total_steps: int):
 
     schedule "constant"; "cosine" from `learning_rate` to `final_learning_rate` over the
     run; "linear": constant until the `decay_start` fraction of the run, then linear to
-    `final_learning_rate` at total_steps (CycleGAN's). `warmup_steps` > 0 multiplies any of
-    them by min(step / warmup_steps, 1), a linear warm-up from 0.
+    `final_learning_rate` at total_steps (CycleGAN's); "exponential" towards
+    `final_learning_rate` by `decay_rate` per step (MusicVAE's); "burda": Burda et al. 2015's
+    stages, learning_rate * 10^(-i/7) for 3^i * `stage_steps` steps, i = 0..7, then the last
+    rate (`stage_steps` = one epoch gives the paper's 3^i passes). `warmup_steps` > 0
+    multiplies any of them by min(step / warmup_steps, 1), a linear warm-up from 0.
     """
     schedule = cfg.get("schedule", "constant")
     lr = cfg.learning_rate
@@ -95,6 +99,8 @@ def learning_rate(cfg, total_steps: int):
         )
     elif schedule == "exponential":
         base = _exponential(lr, cfg.get("final_learning_rate", 0.0), cfg.get("decay_rate", 1.0))
+    elif schedule == "burda":
+        base = _burda_stages(lr, cfg.get("stage_steps", 0))
     else:
         raise ConfigError(
             f"Unknown config.optimizer.schedule={schedule!r}. Known: {', '.join(_SCHEDULES)}."
@@ -110,6 +116,17 @@ def learning_rate(cfg, total_steps: int):
         return (lr if base is None else base(step)) * ramp
 
     return warmed_up
+
+
+def _burda_stages(lr, stage_steps):
+    if stage_steps < 1:
+        raise ConfigError(
+            f"config.optimizer.stage_steps={stage_steps}: the burda schedule needs the steps of "
+            "its first stage (one epoch: 60,000 // batch_size for MNIST), a positive integer."
+        )
+    # Stage i ends after stage_steps * (3^0 + ... + 3^i) = stage_steps * (3^(i+1) - 1) / 2.
+    ends = {stage_steps * (3 ** (i + 1) - 1) // 2: 10 ** (-1 / 7) for i in range(7)}
+    return optax.piecewise_constant_schedule(lr, ends)
 
 
 def _exponential(lr, final, rate):

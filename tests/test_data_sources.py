@@ -448,3 +448,35 @@ def test_folder_files_are_recorded_and_a_resume_on_changed_files_warns(tmp_path,
     assert not [r for r in caplog.records if "differ from those" in r.getMessage()]
     record = json.load(open(os.path.join(workdir, manifest.FILENAME)))
     assert record["main"][changed] == manifest.sha256(changed)
+
+
+def test_kept_decodes_give_the_same_batches_as_decoding_every_read(tmp_path):
+    # The fast path (fixed ops once per file, kept in memory) against the plain one (decode
+    # and every op per read, cache_bytes=0), over three passes with random crops and flips.
+    _paired_folders(tmp_path, 6)
+    folders = {"a": tmp_path / "google", "b": tmp_path / "twitter"}
+    ops = ("alpha_white", "resize:10", "random_crop:7", "random_flip", "mutate:5")
+    kept = folder.FolderSource(folders, test_fraction=0.0, ops=ops)
+    plain = folder.FolderSource(folders, test_fraction=0.0, ops=ops, cache_bytes=0)
+    assert ops_lib.fixed_prefix(ops) == 2 and ops_lib.fixed_prefix(("grey",)) == 1
+    for k in range(3):
+        index = np.random.default_rng(k).permutation(6)[:4]
+        a = kept.read(index, np.random.default_rng([k, 1]))
+        b = plain.read(index, np.random.default_rng([k, 1]))
+        for name in ("a", "b"):
+            np.testing.assert_array_equal(a[name], b[name])
+    assert len(kept._cache) == 6 and not plain._cache
+
+
+def test_the_kept_decodes_stay_within_their_budget(tmp_path):
+    _paired_folders(tmp_path, 6)  # 8x8x3 per image: 384 bytes per pair
+    src = folder.FolderSource(
+        {"a": tmp_path / "google", "b": tmp_path / "twitter"},
+        test_fraction=0.0,
+        ops=("random_flip",),
+        cache_bytes=1000,
+    )
+    first = src.read(np.arange(6), np.random.default_rng(0))
+    assert len(src._cache) == 2  # two pairs fit in 1,000 bytes, the rest is decoded per read
+    again = src.read(np.arange(6), np.random.default_rng(0))
+    np.testing.assert_array_equal(first["a"], again["a"])

@@ -29,6 +29,19 @@ from gendl.data.errors import DataError
 _RESAMPLE = Image.Resampling.BICUBIC
 
 
+# Ops that draw from the rng. The ops before the first of them are a fixed function of the
+# decoded images, which a source may compute once per file and keep (folder.FolderSource).
+RANDOM_OPS = ("random_crop", "random_flip", "mutate")
+
+
+def fixed_prefix(specs) -> int:
+    """How many leading ops of `specs` draw nothing from the rng."""
+    for n, spec in enumerate(specs):
+        if str(spec).partition(":")[0] in RANDOM_OPS:
+            return n
+    return len(specs)
+
+
 def parse(specs) -> list:
     """The ops of `config.data.ops` as callables ``(images: dict, rng) -> dict``; raises a
     ConfigError naming a bad entry."""

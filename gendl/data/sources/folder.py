@@ -1,4 +1,4 @@
-"""Image folders, read per batch (never loaded whole), decoded with Pillow.
+"""Image folders, read per batch (never loaded whole up front), decoded with Pillow.
 
 Each file's decoded image after the ops that draw no random numbers (e.g. "alpha_white",
 "resize:72"; see ops.fixed_prefix) is kept in memory up to `cache_bytes` per source (default

@@ -29,15 +29,11 @@ from gendl.data.errors import DataError
 _RESAMPLE = Image.Resampling.BICUBIC
 
 
-# Ops that draw from the rng. The ops before the first of them are a fixed function of the
-# decoded images, which a source may compute once per file and keep (folder.FolderSource).
-RANDOM_OPS = ("random_crop", "random_flip", "mutate")
-
-
 def fixed_prefix(specs) -> int:
-    """How many leading ops of `specs` draw nothing from the rng."""
+    """How many leading ops of `specs` draw nothing from the rng: those are a fixed function of
+    the decoded images, which a source may compute once per file and keep (folder.py)."""
     for n, spec in enumerate(specs):
-        if str(spec).partition(":")[0] in RANDOM_OPS:
+        if str(spec).partition(":")[0] in _RANDOM_MAKERS:
             return n
     return len(specs)
 
@@ -60,18 +56,7 @@ def _parse_one(spec: str):
         numbers = [int(a) for a in args.split(",")] if args else []
     except ValueError:
         numbers = None
-    makers = {
-        "rgb": lambda n: _each(_to_rgb) if not n else None,
-        "grey": lambda n: _each(_to_grey) if not n else None,
-        "alpha_white": lambda n: _alpha((255, 255, 255)) if not n else None,
-        "alpha_black": lambda n: _alpha((0, 0, 0)) if not n else None,
-        "alpha": lambda n: _alpha(tuple(n)) if len(n) == 3 else None,
-        "resize": lambda n: _resize(*n) if len(n) in (1, 2) else None,
-        "center_crop": lambda n: _crop(*_size(n), random=False) if len(n) in (1, 2) else None,
-        "random_crop": lambda n: _crop(*_size(n), random=True) if len(n) in (1, 2) else None,
-        "random_flip": lambda n: _flip if not n else None,
-        "mutate": lambda n: _mutate(n[0]) if len(n) == 1 and 0 <= n[0] <= 100 else None,
-    }
+    makers = {**_FIXED_MAKERS, **_RANDOM_MAKERS}
     op = makers[name](numbers) if name in makers and numbers is not None else None
     if op is None:
         raise ConfigError(
@@ -81,6 +66,24 @@ def _parse_one(spec: str):
             "(see gendl/data/ops.py)."
         )
     return op
+
+
+# name -> maker(arguments): the op, or None when the arguments do not fit. Two tables, so
+# that a new op has to say whether it draws from the rng (fixed_prefix relies on it).
+_FIXED_MAKERS = {
+    "rgb": lambda n: _each(_to_rgb) if not n else None,
+    "grey": lambda n: _each(_to_grey) if not n else None,
+    "alpha_white": lambda n: _alpha((255, 255, 255)) if not n else None,
+    "alpha_black": lambda n: _alpha((0, 0, 0)) if not n else None,
+    "alpha": lambda n: _alpha(tuple(n)) if len(n) == 3 else None,
+    "resize": lambda n: _resize(*n) if len(n) in (1, 2) else None,
+    "center_crop": lambda n: _crop(*_size(n), random=False) if len(n) in (1, 2) else None,
+}
+_RANDOM_MAKERS = {
+    "random_crop": lambda n: _crop(*_size(n), random=True) if len(n) in (1, 2) else None,
+    "random_flip": lambda n: _flip if not n else None,
+    "mutate": lambda n: _mutate(n[0]) if len(n) == 1 and 0 <= n[0] <= 100 else None,
+}
 
 
 def _size(numbers):

@@ -94,6 +94,27 @@ def test_corpus_tunes_parse_to_windows():
     assert kept >= 2
 
 
+def _quarters(first_bar, bars, pitch=60):
+    """Quarter notes (4 steps) filling `bars` 4/4 bars from bar `first_bar`."""
+    return [N(s, s + 4, pitch + s % 5) for s in range(16 * first_bar, 16 * (first_bar + bars), 4)]
+
+
+def test_windows_hold_no_bar_long_silence():
+    # As magenta's extractor (gap_bars=1, whole windows only): a 10-bar tune has no 16-bar
+    # window (it used to give one, 6 bars of it silence), a tune ending a beat short of its
+    # last bar still has its window, and no window spans a rest of a whole bar.
+    assert corpus.windows(_quarters(0, 10), 16) == []
+    short_end = _quarters(0, 16)[:-1]  # ends at step 252
+    assert [s for s, _ in corpus.windows(short_end, 16)] == [0]
+    gapped = _quarters(0, 3) + _quarters(4, 3)  # bar 3 is a rest
+    assert [s for s, _ in corpus.windows(gapped, 2)] == [0, 16, 64, 80]
+    assert corpus.longest_silence(gapped, 0, 112) == 16
+    assert corpus.longest_silence(gapped, 64, 64) == 16  # past the tune's end
+    held = [N(0, 64, 60), N(64, 96, 62)]  # a note held for 4 bars is not a silence
+    assert [s for s, _ in corpus.windows(held, 2)] == []  # (fewer than 2 onsets each)
+    assert corpus.longest_silence(held, 0, 96) == 0
+
+
 def test_builder_on_written_abc_splits_by_tune(tmp_path):
     folder = melody_fixtures.write_melodies(str(tmp_path / "manual"))
     numbers = melody_fixtures.tune_numbers()

@@ -51,7 +51,7 @@ def builder_config(bars: int, max_tunes: int, test_fraction: float, origin: str)
 
 class MelodyBuilder(builders.OriginalFilesBuilder, skip_registration=True):
     name = NAME
-    VERSION = tfds.core.Version("1.0.0")
+    VERSION = tfds.core.Version("1.1.0")  # 1.1.0: no window holds a bar-long silence
     URLS: ClassVar[dict[str, str]] = {}
 
     def _info(self) -> tfds.core.DatasetInfo:

@@ -18,6 +18,8 @@ import hashlib
 import pathlib
 import re
 
+import numpy as np
+
 from gendl.music import tokens as tok
 
 # Collection name -> music21 corpus composer/collection name.
@@ -128,15 +130,31 @@ def melody(score) -> list:
 
 def windows(notes, bars: int, min_onsets: int = 2):
     """(start step, tokens) of every window of `bars` 4/4 bars starting on a bar line (hop:
-    one bar) with at least `min_onsets` notes starting in it."""
+    one bar) with at least `min_onsets` notes starting in it and no silence of a bar or more.
+
+    As magenta's MusicVAE data: its melody extractor ends a melody at a gap of one bar
+    (`gap_bars=1`) and its converter slices only whole windows out of a melody, so a window
+    never holds a bar-long rest, nor runs past the tune's end by a bar (a 10-bar tune gives
+    no 16-bar window instead of one that is 6 bars of silence)."""
     length = bars * tok.STEPS_PER_BAR
     end = max(n.end for n in notes)
     out = []
-    for start in range(0, max(end - length, 0) + 1, tok.STEPS_PER_BAR):
+    for start in range(0, max(end - length, 0) + tok.STEPS_PER_BAR, tok.STEPS_PER_BAR):
         tokens = tok.encode(notes, start, length)
-        if tok.onsets(tokens) >= min_onsets:
+        if tok.onsets(tokens) < min_onsets:
+            continue
+        if longest_silence(notes, start, length) < tok.STEPS_PER_BAR:
             out.append((start, tokens))
     return out
+
+
+def longest_silence(notes, start: int, length: int) -> int:
+    """The longest run of steps in [start, start + length) where no note sounds."""
+    sounding = np.zeros(length, bool)
+    for n in notes:
+        sounding[max(n.start - start, 0) : max(min(n.end - start, length), 0)] = True
+    runs = np.diff(np.flatnonzero(np.concatenate([[True], sounding, [True]]))) - 1
+    return int(runs.max())
 
 
 def _steps(quarters) -> int:

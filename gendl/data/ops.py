@@ -56,8 +56,7 @@ def _parse_one(spec: str):
         numbers = [int(a) for a in args.split(",")] if args else []
     except ValueError:
         numbers = None
-    makers = {**_FIXED_MAKERS, **_RANDOM_MAKERS}
-    op = makers[name](numbers) if name in makers and numbers is not None else None
+    op = _MAKERS[name](numbers) if name in _MAKERS and numbers is not None else None
     if op is None:
         raise ConfigError(
             f"config.data.ops has {spec!r}, which is not an op gendl knows. Use entries such as "
@@ -84,6 +83,7 @@ _RANDOM_MAKERS = {
     "random_flip": lambda n: _flip if not n else None,
     "mutate": lambda n: _mutate(n[0]) if len(n) == 1 and 0 <= n[0] <= 100 else None,
 }
+_MAKERS = {**_FIXED_MAKERS, **_RANDOM_MAKERS}
 
 
 def _size(numbers):

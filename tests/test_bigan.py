@@ -114,7 +114,10 @@ def _step(zero_rows, seed=0):
     d["logit"]["kernel"] = jnp.ones_like(d["logit"]["kernel"])
     state = state.replace(params={**state.params, "discriminator": d})
     x = jax.random.uniform(jax.random.key(7), (1, 8, 28, 28, 1))
-    new, metrics = objective.update(state, base.StepContext(opt), {"image": x}, jax.random.key(3))
+    ctx = base.StepContext(opt)
+    # One compiled step (as the trainer runs it): op by op it dispatches every primitive.
+    update = jax.jit(lambda s, b, k: objective.update(s, ctx, b, k))
+    new, metrics = update(state, {"image": x}, jax.random.key(3))
     return state, new, metrics
 
 

@@ -197,6 +197,7 @@ def test_smoke_run_trains_and_scores_against_the_fills(trained):
 
     workdir, result = trained
     assert result["step"] == 2
+    assert (workdir / "samples" / "samples_00000002.png").exists()  # the grid at the last step
     lines = [json.loads(s) for s in (workdir / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in lines if "loss/reconstruction" in r]
     assert len(steps) == 2 and all(np.isfinite(r["loss/generator_adversarial"]) for r in steps)

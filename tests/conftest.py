@@ -21,9 +21,18 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 # So the suite, and the subprocesses it starts, compile without it. Set
 # JAX_DISABLE_MOST_OPTIMIZATIONS=0 to run the whole suite as users' runs compile.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import xla_flags  # noqa: E402
+
+# And with XLA:CPU's faster-compiling emitters (tests/xla_flags.py; GENDL_TEST_XLA_FLAGS= to
+# compile with XLA's default ones), kept beside the user's own XLA_FLAGS (a device count, say)
+# for the tests that run in this process. xdist's workers inherit the controller's flags.
+if xla_flags.suite_flags() not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = " ".join(
+        filter(None, [os.environ.get("XLA_FLAGS"), xla_flags.suite_flags()])
+    )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import idx_fixtures  # noqa: E402
 import image_fixtures  # noqa: E402
@@ -80,8 +89,9 @@ def subprocess_env(fake_data):
         JAX_PLATFORMS="cpu",
         PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
     )
-    for key in ("GENDL_COORDINATOR_ADDRESS", "GENDL_DISTRIBUTED", "XLA_FLAGS"):
+    for key in ("GENDL_COORDINATOR_ADDRESS", "GENDL_DISTRIBUTED"):
         e.pop(key, None)
+    e["XLA_FLAGS"] = xla_flags.with_devices()  # no device count of the user's
     return e
 
 

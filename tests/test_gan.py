@@ -14,6 +14,7 @@ import ml_collections
 import numpy as np
 import optax
 import pytest
+import xla_flags  # tests/xla_flags.py
 
 from gendl.config import ConfigError
 from gendl.data import transforms
@@ -145,9 +146,7 @@ for n in (1, 8):
     out[n] = [np.asarray(v).ravel().tolist() for v in jax.tree.leaves((logits, new, grads))]
 print(json.dumps({"devices": jax.device_count(), "out": out}))
 """
-    env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu"
-    )
+    env = dict(os.environ, XLA_FLAGS=xla_flags.with_devices(8), JAX_PLATFORMS="cpu")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
     r = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
@@ -337,7 +336,12 @@ def test_burst_step_is_n_critic_steps_exactly(fake_data):
         burst.train_step(burst.init_state(), batch, 0),
         plain.train_step(plain.init_state(), batch, 0),
     )
-    chex.assert_trees_all_close(jax.device_get(a.params), jax.device_get(b.params), rtol=1e-5)
+    # Up to float rounding (the scan and the unrolled loop are compiled apart): relative, and
+    # absolute 1e-6 of the clip bound 0.01 for the weights that updates of the bound's size
+    # left near zero.
+    chex.assert_trees_all_close(
+        jax.device_get(a.params), jax.device_get(b.params), rtol=1e-5, atol=1e-8
+    )
     np.testing.assert_allclose(np.asarray(ma), np.asarray(mb), rtol=1e-5, atol=1e-7)
     # The next (plain) step reads the two batches after the burst's three.
     chex.assert_trees_all_equal(

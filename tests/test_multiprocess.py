@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+import xla_flags  # tests/xla_flags.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,7 +39,7 @@ def env(subprocess_env):
 
 
 def _devices(env, n):
-    return dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
+    return dict(env, XLA_FLAGS=xla_flags.with_devices(n))
 
 
 def _free_port():

@@ -9,6 +9,7 @@ import sys
 
 import jax
 import numpy as np
+import xla_flags  # tests/xla_flags.py
 from jax.sharding import PartitionSpec as P
 
 from gendl.parallel import mesh as mesh_lib
@@ -54,7 +55,7 @@ def test_sharded_state_trains_like_replicated(fake_data):
         "                 'fc': list(kernel.shape)}\n"
         "print(json.dumps(out))\n"
     )
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env = dict(os.environ, XLA_FLAGS=xla_flags.with_devices(8))
     env.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
     r = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True

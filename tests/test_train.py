@@ -11,6 +11,7 @@ import time
 import jax
 import numpy as np
 import pytest
+import xla_flags  # tests/xla_flags.py
 
 from gendl import checkpointing
 
@@ -138,7 +139,7 @@ def test_eight_devices_give_the_same_losses_as_one(env):
     )
 
     def run(devices):
-        e = dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+        e = dict(env, XLA_FLAGS=xla_flags.with_devices(devices))
         r = subprocess.run(
             [sys.executable, "-c", script],
             cwd=ROOT,

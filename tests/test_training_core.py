@@ -15,6 +15,7 @@ import ml_collections
 import numpy as np
 import optax
 import pytest
+import xla_flags  # tests/xla_flags.py
 
 from gendl import checkpointing, objectives
 from gendl.config import ConfigError
@@ -374,7 +375,7 @@ for fsdp in (1, 4):
         teacher_replicated=exp.frozen["teacher"]["w"].sharding.is_fully_replicated)
 print(json.dumps(out))
 """
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env = dict(os.environ, XLA_FLAGS=xla_flags.with_devices(8))
     env.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
     r = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
@@ -436,7 +437,7 @@ def batch_or_die(self, step):
 experiment.Experiment.batch = batch_or_die
 loop.train(t.two_phase_config({fake_data!r}, 10), {killed!r})
 """
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = dict(os.environ, XLA_FLAGS=xla_flags.with_devices())
     env.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
 
     def run(kill_at):

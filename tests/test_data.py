@@ -162,6 +162,22 @@ def test_concurrent_prepare_is_safe(dirs):
         np.testing.assert_array_equal(labels, results[0][1])
 
 
+def test_data_prepared_by_another_process_after_the_builder_was_made_is_read(dirs, monkeypatch):
+    # The race test_concurrent_prepare_is_safe can lose: the data appears between making the
+    # builder (which then has read no splits) and checking that the data exists.
+    idx_fixtures.write_idx_dataset(dirs["manual_dir"], "mnist", n_train=200, n_test=10)
+    is_current = source._is_current
+
+    def prepared_meanwhile(builder, sources):
+        monkeypatch.setattr(source, "_is_current", is_current)
+        source.prepare("mnist", **dirs)  # another process, finishing first
+        return is_current(builder, sources)
+
+    monkeypatch.setattr(source, "_is_current", prepared_meanwhile)
+    images, labels = source.load_split("mnist", "train", **dirs)
+    assert images.shape == (200, 28, 28, 1) and labels.shape == (200,)
+
+
 # --- Errors.
 
 

@@ -79,18 +79,21 @@ def prepare(
     root = gendl_data_dir(data_dir)
     tfds.disable_progress_bar()
     options = {"config": config} if config is not None else {}
-    builder = builder_cls(data_dir=os.fspath(root), file_format="array_record", **options)
+    make = lambda: builder_cls(data_dir=os.fspath(root), file_format="array_record", **options)
+    builder = make()
     # The SHA-256 of the manual dir's files now; None when there are none (downloaded files).
     sources = _manual_sources(builder_cls, manual_dir)
     # TFDS renames the finished dataset into place, so its folder exists only when complete.
     # (`builder.is_prepared()` would log a warning whenever it is not.)
     if _is_current(builder, sources):
-        return builder
+        # A builder reads the dataset's splits when it is made: one made before another
+        # process finished preparing has none, so it is made again.
+        return builder if builder.info.splits else make()
     # Several processes (hosts on one machine, pytest-xdist workers) may prepare at once. TFDS
     # writes into an incomplete.* dir and renames it at the end, so the last one to finish
     # would fail; the lock makes the others wait and then reuse the prepared data.
     with _exclusive_lock(root / f".{name}.lock"):
-        builder = builder_cls(data_dir=os.fspath(root), file_format="array_record", **options)
+        builder = make()
         if _is_current(builder, sources):
             return builder
         if builder.data_path.exists():

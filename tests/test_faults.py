@@ -419,29 +419,39 @@ def test_two_trainers_then_a_kill_at_a_random_moment_then_resume_is_bitwise(
         "--config.log.every_steps=10",
     ]
 
-    def start(workdir):
+    def start(workdir, stderr=subprocess.PIPE):
         return subprocess.Popen(
             [sys.executable, "-m", "gendl.main", f"--workdir={workdir}", *args],
             cwd=ROOT,
             env=subprocess_env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
             text=True,
         )
 
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     reference = start(straight)
-    first = start(killed)
+    log = tmp_path / "first.log"
+    with open(log, "w") as first_stderr:
+        first = start(killed, first_stderr)
+    # Once the first trainer holds the workdir ("Devices:" is logged under the lock), it is
+    # paused while a second terminal tries the same workdir: a smoke run can finish in less
+    # time than a second `python -m gendl.main` takes to start.
     deadline = time.time() + 300
-    while not (killed / "checkpoints" / "10").is_dir() and time.time() < deadline:
-        assert first.poll() is None, first.stderr.read()[-3000:]
+    while "Devices:" not in log.read_text():
+        assert first.poll() is None and time.time() < deadline, log.read_text()[-3000:]
         time.sleep(0.02)
-    second = start(killed)  # a second terminal on the same workdir
+    first.send_signal(signal.SIGSTOP)
+    second = start(killed)
     _, err = second.communicate(timeout=300)
+    first.send_signal(signal.SIGCONT)
     assert second.returncode == 1, err[-3000:]
     assert f"in use by gendl.main with PID {first.pid} on host {socket.gethostname()}" in err
     assert "Traceback" not in err
 
+    while not (killed / "checkpoints" / "10").is_dir() and time.time() < deadline:
+        assert first.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.02)
     moment = random.Random().uniform(0.0, 0.5)
     print(f"SIGKILL {moment:.3f} s after the first checkpoint")  # shown when the test fails
     time.sleep(moment)

@@ -442,9 +442,11 @@ def test_two_trainers_then_a_kill_at_a_random_moment_then_resume_is_bitwise(
         assert first.poll() is None and time.time() < deadline, log.read_text()[-3000:]
         time.sleep(0.02)
     first.send_signal(signal.SIGSTOP)
-    second = start(killed)
-    _, err = second.communicate(timeout=300)
-    first.send_signal(signal.SIGCONT)
+    try:
+        second = start(killed)
+        _, err = second.communicate(timeout=300)
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 1, err[-3000:]
     assert f"in use by gendl.main with PID {first.pid} on host {socket.gethostname()}" in err
     assert "Traceback" not in err

@@ -131,3 +131,20 @@ def test_matched_accuracy_finds_the_best_one_to_one_assignment():
     assert sq.matched_accuracy(classes, codes, 4) == pytest.approx(17 / 20)
     # A greedy per-code choice would map both codes to class 0; the assignment cannot.
     assert sq.matched_accuracy([0, 0, 0, 0], [0, 0, 1, 1], 2) == 0.5
+
+
+def test_code_class_table_names_each_codes_assigned_class_and_a_merge():
+    # Codes 0 and 1 both draw class 0 and 1 half and half (a merge); code 2 draws class 2.
+    classes = np.array([0, 1, 0, 1, 2, 2])
+    codes = np.array([0, 0, 1, 1, 2, 2])
+    counts = sq.code_class_counts(classes, codes, 3)
+    np.testing.assert_array_equal(counts, [[1, 1, 0], [1, 1, 0], [0, 0, 2]])
+    assigned = sq.code_assignment(counts)
+    assert sorted(assigned) == [0, 1, 2] and assigned[2] == 2  # one-to-one
+    rows = sq.format_code_class_counts(counts).splitlines()[1:]
+    assert [r.split()[:3] for r in rows] == [
+        ["0", str(assigned[0]), "50%"],
+        ["1", str(assigned[1]), "50%"],
+        ["2", "2", "100%"],
+    ]
+    assert rows[2].split("|")[1].split() == ["0", "0", "2"]

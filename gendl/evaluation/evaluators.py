@@ -520,8 +520,15 @@ class SampleQuality:
                     predicted, np.concatenate(requested)
                 )
             elif requested:
+                codes = np.concatenate(requested)
                 out[f"code_class_match/{tag}"] = sample_quality.matched_accuracy(
-                    predicted, np.concatenate(requested), ext.num_classes
+                    predicted, codes, ext.num_classes
+                )
+                counts = sample_quality.code_class_counts(predicted, codes, ext.num_classes)
+                logging.info(
+                    "Categorical code x %s class:\n%s",
+                    ext.name,
+                    sample_quality.format_code_class_counts(counts),
                 )
         return out, {}
 

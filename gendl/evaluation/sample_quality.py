@@ -204,16 +204,44 @@ def mode_coverage(predicted_classes, num_classes):
     return int(np.sum(counts > 0)), kl
 
 
-def matched_accuracy(predicted_classes, codes, num_classes):
-    """Accuracy of the unsupervised codes as class labels under the best one-to-one
-    assignment of codes to classes (Hungarian method on the code x class counts): how InfoGAN's
-    categorical code is scored against the digit classes."""
-    import scipy.optimize  # jax's own dependency
-
+def code_class_counts(predicted_classes, codes, num_classes):
+    """[code, class] -> how many samples drawn with that code the classifier put in that class."""
     counts = np.zeros((num_classes, num_classes), np.int64)
     np.add.at(counts, (np.asarray(codes), np.asarray(predicted_classes)), 1)
+    return counts
+
+
+def code_assignment(counts):
+    """The best one-to-one assignment of codes to classes (Hungarian method on the counts):
+    assigned[code] = class."""
+    import scipy.optimize  # jax's own dependency
+
     rows, cols = scipy.optimize.linear_sum_assignment(counts, maximize=True)
-    return float(counts[rows, cols].sum() / counts.sum())
+    assigned = np.empty(counts.shape[0], np.int64)
+    assigned[rows] = cols
+    return assigned
+
+
+def matched_accuracy(predicted_classes, codes, num_classes):
+    """Accuracy of the unsupervised codes as class labels under the best one-to-one
+    assignment of codes to classes: how InfoGAN's categorical code is scored against the
+    digit classes."""
+    counts = code_class_counts(predicted_classes, codes, num_classes)
+    assigned = code_assignment(counts)
+    return float(counts[np.arange(len(assigned)), assigned].sum() / counts.sum())
+
+
+def format_code_class_counts(counts):
+    """The counts as a text table, one row per code with its assigned class and that class's
+    share of the code's samples: where a code that draws two digits (a merge) shows."""
+    assigned = code_assignment(counts)
+    head = " ".join(f"{c:>5d}" for c in range(counts.shape[1]))
+    lines = [f"code class share | samples per class {head}"]
+    for code, row in enumerate(counts):
+        share = row[assigned[code]] / max(row.sum(), 1)
+        cells = " ".join(f"{v:>5d}" for v in row)
+        lines.append(f"{code:>4d} {assigned[code]:>5d} {share:>5.0%} | {'':>17} {cells}")
+    return "\n".join(lines)
 
 
 def label_accuracy(predicted_classes, requested_labels):

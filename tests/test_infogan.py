@@ -12,6 +12,7 @@ from test_configs import load
 from gendl import models
 from gendl.config import ConfigError
 from gendl.data.spec import DataSpec
+from gendl.evaluation import evaluators, sample_quality
 from gendl.training import experiment
 
 TINY = dict(name="infogan_conv", dim=4, fc=16, q_hidden=16, num_categories=10, num_continuous=2)
@@ -133,3 +134,51 @@ def test_unknown_noise_distribution_is_refused(fake_data):
     c.objective.noise_distribution = "laplace"
     with pytest.raises(ConfigError, match="noise_distribution"):
         experiment.build(c)
+
+
+def _labelled_by_brightness(monkeypatch, n=200):
+    """uint8 test images of brightness 20 x their label (labels 0-9 in turn), read by the
+    clustering evaluator in place of the test split."""
+    labels = np.arange(n) % 10
+    images = np.broadcast_to((20 * labels).astype(np.uint8)[:, None, None, None], (n, 28, 28, 1))
+    monkeypatch.setattr(evaluators, "_test_arrays", lambda c: (images, labels))
+    return labels
+
+
+def _label(x):
+    """The label of a brightness-coded image in [0, 1] (the evaluator's input)."""
+    return jnp.round(x.mean((1, 2, 3)) * 255 / 20).astype(jnp.int32)
+
+
+@pytest.mark.parametrize(
+    "relabel, expected",
+    [
+        (lambda y: (y + 3) % 10, 1.0),  # every cluster is one class under another name
+        (lambda y: jnp.where(y == 9, 4, y), 0.9),  # 4s and 9s in one cluster: one of them lost
+    ],
+)
+def test_clustering_scores_clusters_by_the_best_one_to_one_assignment(
+    relabel, expected, trained, monkeypatch
+):
+    exp, state, _ = trained
+    _labelled_by_brightness(monkeypatch)
+    cluster = lambda variables, x: jax.nn.one_hot(relabel(_label(x)), 10)
+    monkeypatch.setattr(type(exp.objective), "predictors", lambda self: {"cluster": cluster})
+    ev = evaluators.build(exp, "clustering", dict(type="clustering", batch_size=64))
+    figures, _ = ev.run(state.variables())
+    assert figures == {"cluster_accuracy_n200": pytest.approx(expected)}
+
+
+def test_infogan_clusters_images_by_q_categorical_code(trained, monkeypatch):
+    exp, state, _ = trained
+    _labelled_by_brightness(monkeypatch, n=20)
+    variables = state.variables()
+    x = jnp.asarray(evaluators._test_arrays(None)[0], jnp.float32) / 255
+    logits = exp.objective.cluster(variables, x)
+    read = exp.objective.discriminator.apply(variables["discriminator"], x, train=False)[1]
+    np.testing.assert_array_equal(logits, read)
+    figures, _ = evaluators.build(exp, "clustering", dict(type="clustering", batch_size=20)).run(
+        variables
+    )
+    expected = sample_quality.matched_accuracy(np.arange(20) % 10, np.argmax(read, -1), 10)
+    assert figures == {"cluster_accuracy_n20": pytest.approx(expected)}

@@ -25,6 +25,7 @@ NAMES = {
     "latents",
     "traversal_noise",
     "categorical_code",
+    "cluster",
 }
 
 
@@ -44,7 +45,7 @@ FAMILY = {
     "aae": {"sample", "sample_noise", "encode", "reconstruct"},
     "bigan": {"sample", "sample_noise", "encode", "reconstruct"},
     "sgan": {"sample", "sample_noise", "classify", "features"},
-    "infogan": {"sample", "sample_noise", "traversal_noise", "categorical_code"},
+    "infogan": {"sample", "sample_noise", "traversal_noise", "categorical_code", "cluster"},
     "classifier": {"classify", "features"},
 }
 

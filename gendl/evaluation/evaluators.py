@@ -384,6 +384,35 @@ class Classification:
         }, {}
 
 
+class Clustering:
+    """Accuracy of an unsupervised model's clusters as class labels on the test images: the
+    predict function `cluster(variables, x)` -> logits over K clusters (InfoGAN: Q's
+    categorical code, the paper's "c1 as a classifier", Chen et al. 2016 sec. 7.1), each
+    cluster given a class by the best one-to-one assignment (Hungarian method), as
+    `code_class_match` does for generated samples. Logs the cluster x class counts."""
+
+    NEEDS = ("cluster",)
+
+    def __init__(self, exp, cfg):
+        (cluster,) = predict_lib.of(exp).require("clustering evaluator", *self.NEEDS)
+        self.data = _TestData(exp, cfg)
+        rep = mesh_lib.replicated(exp.mesh)
+        self._fn = jax.jit(lambda params, x: jnp.argmax(cluster(params, x), -1), out_shardings=rep)
+
+    def run(self, params):
+        clusters, labels = [], []
+        for x, y, valid in self.data.batches():
+            clusters.append(np.asarray(jax.device_get(self._fn(params, x)))[:valid])
+            labels.append(np.asarray(jax.device_get(y))[:valid])
+        clusters, labels = np.concatenate(clusters), np.concatenate(labels)
+        k = int(max(clusters.max(), labels.max())) + 1
+        counts = sample_quality.code_class_counts(labels, clusters, k)
+        logging.info("Cluster x test label:\n%s", sample_quality.format_code_class_counts(counts))
+        return {
+            f"cluster_accuracy_n{len(labels)}": sample_quality.matched_accuracy(labels, clusters, k)
+        }, {}
+
+
 class Traversals:
     """Latent traversals of a model with interpretable codes (InfoGAN): the pictures of the
     predict function `traversal_noise(rng, steps)` -> {name: (noise, columns)} (one per
@@ -535,6 +564,7 @@ class SampleQuality:
 
 REGISTRY = {
     "classification": Classification,
+    "clustering": Clustering,
     "traversals": Traversals,
     "sample_quality": SampleQuality,
     "likelihood": Likelihood,

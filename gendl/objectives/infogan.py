@@ -131,8 +131,16 @@ class InfoGan(base.Objective):
         """The category of each generator input of `sample_noise` (its one-hot slice)."""
         return jnp.argmax(noise[:, self.noise_dim : self.noise_dim + self.num_categories], -1)
 
+    def cluster(self, variables, x):
+        """Q's categorical logits [n, K] for images x (batch norm on its running averages):
+        the code as a classifier of real digits (the paper's 5% error, sec. 7.1)."""
+        d = variables["discriminator"]
+        state = {k: v for k, v in d.items() if k != "params"}
+        return base.apply_network(self.discriminator, d["params"], state, x, train=False)[0][1]
+
     def predictors(self):
         return {
+            "cluster": self.cluster,
             "sample": self.sample,
             "sample_noise": self.sample_noise,
             "categorical_code": self.categorical_code,

@@ -359,6 +359,15 @@ def _background(workdir, exp, num_samples):
     return fn, run.state.variables()
 
 
+def _argmax_of(exp, user, name):
+    """(variables, x) -> argmax of the predict function `name`'s logits, jitted, replicated."""
+    (logits_of,) = predict_lib.of(exp).require(user, name)
+    return jax.jit(
+        lambda params, x: jnp.argmax(logits_of(params, x), -1),
+        out_shardings=mesh_lib.replicated(exp.mesh),
+    )
+
+
 class Classification:
     """Test error and accuracy of a model that classifies (predict function
     `classify(variables, x)` -> logits): the semi-supervised GAN's discriminator, the
@@ -367,10 +376,8 @@ class Classification:
     NEEDS = ("classify",)
 
     def __init__(self, exp, cfg):
-        (classify,) = predict_lib.of(exp).require("classification evaluator", *self.NEEDS)
+        self._fn = _argmax_of(exp, "classification evaluator", *self.NEEDS)
         self.data = _TestData(exp, cfg)
-        rep = mesh_lib.replicated(exp.mesh)
-        self._fn = jax.jit(lambda params, x: jnp.argmax(classify(params, x), -1), out_shardings=rep)
 
     def run(self, params):
         wrong, count = 0, 0
@@ -394,10 +401,8 @@ class Clustering:
     NEEDS = ("cluster",)
 
     def __init__(self, exp, cfg):
-        (cluster,) = predict_lib.of(exp).require("clustering evaluator", *self.NEEDS)
+        self._fn = _argmax_of(exp, "clustering evaluator", *self.NEEDS)
         self.data = _TestData(exp, cfg)
-        rep = mesh_lib.replicated(exp.mesh)
-        self._fn = jax.jit(lambda params, x: jnp.argmax(cluster(params, x), -1), out_shardings=rep)
 
     def run(self, params):
         clusters, labels = [], []

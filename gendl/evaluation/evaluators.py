@@ -413,9 +413,7 @@ class Clustering:
         k = int(max(clusters.max(), labels.max())) + 1
         counts = sample_quality.code_class_counts(labels, clusters, k)
         logging.info("Cluster x test label:\n%s", sample_quality.format_code_class_counts(counts))
-        return {
-            f"cluster_accuracy_n{len(labels)}": sample_quality.matched_accuracy(labels, clusters, k)
-        }, {}
+        return {f"cluster_accuracy_n{len(labels)}": sample_quality.counts_accuracy(counts)}, {}
 
 
 class Traversals:
@@ -555,10 +553,8 @@ class SampleQuality:
                 )
             elif requested:
                 codes = np.concatenate(requested)
-                out[f"code_class_match/{tag}"] = sample_quality.matched_accuracy(
-                    predicted, codes, ext.num_classes
-                )
                 counts = sample_quality.code_class_counts(predicted, codes, ext.num_classes)
+                out[f"code_class_match/{tag}"] = sample_quality.counts_accuracy(counts)
                 logging.info(
                     "Categorical code x %s class:\n%s",
                     ext.name,

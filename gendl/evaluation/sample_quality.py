@@ -226,7 +226,12 @@ def matched_accuracy(predicted_classes, codes, num_classes):
     """Accuracy of the unsupervised codes as class labels under the best one-to-one
     assignment of codes to classes: how InfoGAN's categorical code is scored against the
     digit classes."""
-    counts = code_class_counts(predicted_classes, codes, num_classes)
+    return counts_accuracy(code_class_counts(predicted_classes, codes, num_classes))
+
+
+def counts_accuracy(counts):
+    """`matched_accuracy` from code x class counts already made (one table for the score and
+    the logged table)."""
     assigned = code_assignment(counts)
     return float(counts[np.arange(len(assigned)), assigned].sum() / counts.sum())
 

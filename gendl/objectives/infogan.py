@@ -92,11 +92,7 @@ class InfoGan(base.Objective):
         return self.generator_input(*self.sample_codes(rng, n))
 
     def sample(self, variables, noise):
-        g = variables["generator"]
-        state = {k: v for k, v in g.items() if k != "params"}
-        return jax.nn.sigmoid(
-            base.apply_network(self.generator, g["params"], state, noise, train=False)[0]
-        )
+        return jax.nn.sigmoid(self.generator.apply(variables["generator"], noise, train=False))
 
     def traversal_noise(self, rng, code, steps=10, span=2.0):
         """Generator inputs for one traversal picture: row k has category k, columns sweep
@@ -134,9 +130,7 @@ class InfoGan(base.Objective):
     def cluster(self, variables, x):
         """Q's categorical logits [n, K] for images x (batch norm on its running averages):
         the code as a classifier of real digits (the paper's 5% error, sec. 7.1)."""
-        d = variables["discriminator"]
-        state = {k: v for k, v in d.items() if k != "params"}
-        return base.apply_network(self.discriminator, d["params"], state, x, train=False)[0][1]
+        return self.discriminator.apply(variables["discriminator"], x, train=False)[1]
 
     def predictors(self):
         return {

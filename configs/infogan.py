@@ -49,8 +49,6 @@ def get_config(arg=None):
     c.objective.loss = "non_saturating"
     c.objective.lambda_categorical = 1.0
     c.objective.lambda_continuous = 1.0
-    # > 0: the continuous codes' term is off before this step (README, InfoGAN).
-    c.objective.continuous_start_step = 0
     # z ~ U(-1, 1) as in the paper's code: with N(0, 1) noise (3x the variance) the digit
     # class went into z and the continuous codes and the categorical code took a style;
     # code_class_match of 2,000 samples at 1,000 steps, seeds 0 / 1: 50.8% / 56.6% with

@@ -48,12 +48,6 @@ class InfoGan(base.Objective):
         self.num_continuous = int(m.num_continuous)
         self.lambda_cat = float(o.lambda_categorical)
         self.lambda_cont = float(o.lambda_continuous)
-        # The continuous codes' term is off before this step. Why: from the first steps on,
-        # the continuous codes (pushed to make a change Q can read) could take the switch
-        # between two look-alike digits, leaving the categorical code to split that pair by a
-        # style (README, InfoGAN); with the term held off, the categorical code alone is
-        # rewarded while the digits form.
-        self.continuous_start = int(o.get("continuous_start_step", 0))
         self.loss = o.get("loss", "non_saturating")
         # The incompressible noise z: "normal" N(0, 1), or "uniform" U(-1, 1) as in the
         # paper's code (openai/InfoGAN's Uniform(62)).
@@ -147,15 +141,10 @@ class InfoGan(base.Objective):
             "traversal_noise": self.traversal_pictures_noise,
         }
 
-    def continuous_weight(self, step):
-        """lambda for the continuous codes at `step`: 0 before `continuous_start_step`."""
-        return jnp.where(step >= self.continuous_start, self.lambda_cont, 0.0)
-
-    def _mutual_information_loss(self, cat_logits, cont_means, cat, cont, step):
+    def _mutual_information_loss(self, cat_logits, cont_means, cat, cont):
         cat_loss = categorical_code_loss(cat_logits, cat)
         cont_loss = continuous_code_loss(cont_means, cont) if self.num_continuous else 0.0
-        mi = self.lambda_cat * cat_loss + self.continuous_weight(step) * cont_loss
-        return mi, cat_loss, cont_loss
+        return self.lambda_cat * cat_loss + self.lambda_cont * cont_loss, cat_loss, cont_loss
 
     def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
@@ -178,9 +167,7 @@ class InfoGan(base.Objective):
             (l_real, _, _), s = disc(p, d_state, real)
             (l_fake, q_cat, q_cont), s = disc(p, s, fake)
             gan = gan_losses.discriminator_loss(self.loss, l_real, l_fake)
-            mi, cat_loss, cont_loss = self._mutual_information_loss(
-                q_cat, q_cont, cat, cont, state.step
-            )
+            mi, cat_loss, cont_loss = self._mutual_information_loss(q_cat, q_cont, cat, cont)
             return gan + mi, (
                 s,
                 {
@@ -208,7 +195,7 @@ class InfoGan(base.Objective):
             # The discriminator's statistics are not advanced by the generator's step.
             (l_fake, q_cat, q_cont), _ = disc(d_params, d_state, fake)
             gan = gan_losses.generator_loss(self.loss, l_fake)
-            mi, _, _ = self._mutual_information_loss(q_cat, q_cont, cat, cont, state.step)
+            mi, _, _ = self._mutual_information_loss(q_cat, q_cont, cat, cont)
             return gan + mi, (gan, new_g_state)
 
         (_, (g_gan, g_state)), g_grads = base.value_and_grad(g_loss_fn, has_aux=True)(

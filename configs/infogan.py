@@ -54,7 +54,6 @@ def get_config(arg=None):
     # code_class_match of 2,000 samples at 1,000 steps, seeds 0 / 1: 50.8% / 56.6% with
     # U(-1, 1), 15.3% / 15.0% with N(0, 1) (README "Results so far").
     c.objective.noise_distribution = "uniform"
-    c.objective.noise_scale = 1.0  # z is multiplied by this
 
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5

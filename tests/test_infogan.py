@@ -129,27 +129,6 @@ def test_noise_distribution_draws_z_and_leaves_the_codes(dist, fake_data):
     assert float(jnp.min(cont)) >= -1.0 and float(jnp.max(cont)) <= 1.0
 
 
-@pytest.mark.parametrize("dist", ["normal", "uniform"])
-def test_noise_scale_multiplies_z_and_leaves_the_codes(dist, fake_data):
-    draws = {}
-    for scale in (1.0, 0.1):
-        c = _config(fake_data)
-        c.objective.noise_distribution, c.objective.noise_scale = dist, scale
-        draws[scale] = experiment.build(c).objective.sample_codes(jax.random.key(4), 1000)
-    (z, cat, cont), (z_small, cat_small, cont_small) = draws[1.0], draws[0.1]
-    np.testing.assert_allclose(z_small, 0.1 * z, rtol=1e-6)
-    np.testing.assert_array_equal(cat_small, cat)
-    np.testing.assert_array_equal(cont_small, cont)
-
-
-@pytest.mark.parametrize("scale", [0.0, -1.0])
-def test_non_positive_noise_scale_is_refused(scale, fake_data):
-    c = _config(fake_data)
-    c.objective.noise_scale = scale
-    with pytest.raises(ConfigError, match="noise_scale"):
-        experiment.build(c)
-
-
 def test_unknown_noise_distribution_is_refused(fake_data):
     c = _config(fake_data)
     c.objective.noise_distribution = "laplace"

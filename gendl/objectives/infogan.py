@@ -57,14 +57,6 @@ class InfoGan(base.Objective):
                 f"config.objective.noise_distribution={self.noise_distribution!r}; use "
                 "'normal' (z ~ N(0, 1)) or 'uniform' (z ~ U(-1, 1), the paper's code)."
             )
-        # z is multiplied by this: a smaller z leaves the one-hot code a larger share of G's
-        # input (ClusterGAN, Mukherjee et al. 2019, draws z ~ N(0, 0.1^2) for that reason).
-        self.noise_scale = float(o.get("noise_scale", 1.0))
-        if not self.noise_scale > 0:
-            raise ConfigError(
-                f"config.objective.noise_scale={self.noise_scale}; use a positive factor for z "
-                "(1: the distribution as named)."
-            )
         if self.num_categories < 1:
             raise ConfigError(
                 f"config.model.num_categories={self.num_categories}: InfoGAN needs a "
@@ -92,7 +84,6 @@ class InfoGan(base.Objective):
             z = jax.random.uniform(kz, (n, self.noise_dim), minval=-1.0, maxval=1.0)
         else:
             z = jax.random.normal(kz, (n, self.noise_dim))
-        z = self.noise_scale * z
         cat = jax.random.randint(kc, (n,), 0, self.num_categories)
         cont = jax.random.uniform(ku, (n, self.num_continuous), minval=-1.0, maxval=1.0)
         return z, cat, cont

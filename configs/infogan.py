@@ -10,10 +10,9 @@ real test digits, the paper's 5%), 90.3% with seed 0 after 10,000 and 83.4% with
 12,000, whose look-alike digits (4/9; 4/7/9) share codes and keep sharing them as training goes
 on; on an Intel Xeon the same seeds make other runs (82.4 / 84.6 / 89.4% at 6,000 steps). Of
 the 14 distinct runs (seeds, machines, batch 128, lambda 0.1 on the continuous codes) five reach
-90% (README, issue 16). `:mlp` puts
-the same objective on MLPs (G 256-512-784, D 512-256, z ~ N(0, 1)), the default before issue
-16: 49.7% at 25,000 steps, 45.9% with z ~ U(-1, 1) (README). `:conv` is the default, kept as
-a name for older commands.
+90% (README, issue 16). `:mlp` puts the same objective on MLPs (G 256-512-784, D 512-256,
+z ~ N(0, 1)), the default before issue 16: 49.7% at 25,000 steps, 45.9% with z ~ U(-1, 1)
+(README). `:conv` is the default, kept as a name for older commands.
 
 Pictures (`eval/traversals/*`, PNGs in the workdir's samples/ and in TensorBoard):
 `continuous0`, `continuous1`: the categorical code by row, one continuous code swept over

@@ -54,6 +54,9 @@ def get_config(arg=None):
     # code_class_match of 2,000 samples at 1,000 steps, seeds 0 / 1: 50.8% / 56.6% with
     # U(-1, 1), 15.3% / 15.0% with N(0, 1) (README "Results so far").
     c.objective.noise_distribution = "uniform"
+    # Q reads the categorical code from randomly warped copies of the fakes (objectives/
+    # infogan.py); all ranges 0: off, the paper's objective.
+    c.objective.code_augment = dict(rotation_degrees=0.0, scale=0.0, translate_pixels=0.0)
 
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5

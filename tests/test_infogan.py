@@ -113,6 +113,30 @@ def test_both_networks_train_on_the_mutual_information_term(trained, fake_data):
         assert not np.allclose(moved_a, moved_b, rtol=1e-3, atol=1e-7), (net, layer)
 
 
+def test_code_augment_warps_what_q_reads_for_the_category_only(trained, fake_data):
+    # code_augment: Q's categorical read (and its cross-entropy) comes from warped fakes; the
+    # GAN loss and Q's plain accuracy are computed exactly as without it.
+    exp, state, _ = trained
+    c = _config(fake_data)
+    c.objective.code_augment = dict(rotation_degrees=20.0, scale=0.15, translate_pixels=2.0)
+    warped = experiment.build(c)
+    copy = lambda: jax.tree.map(jnp.copy, state)
+    _, plain_m = exp.train_step(copy(), exp.batch(0))
+    _, warped_m = warped.train_step(copy(), warped.batch(0))
+    plain_m, warped_m = _names(exp, plain_m), _names(warped, warped_m)
+    for same in ("loss/discriminator", "q_categorical_accuracy", "mi/continuous_mse"):
+        assert warped_m[same] == pytest.approx(plain_m[same], rel=1e-5), same
+    assert plain_m["q_categorical_accuracy_read"] == plain_m["q_categorical_accuracy"]
+    assert warped_m["mi/categorical_ce"] != pytest.approx(plain_m["mi/categorical_ce"], rel=1e-3)
+
+
+def test_unknown_code_augment_key_is_refused(fake_data):
+    c = _config(fake_data)
+    c.objective.code_augment = dict(rotate=10.0)
+    with pytest.raises(ConfigError, match="code_augment"):
+        experiment.build(c)
+
+
 @pytest.mark.parametrize("dist", ["normal", "uniform"])
 def test_noise_distribution_draws_z_and_leaves_the_codes(dist, fake_data):
     # "uniform": z ~ U(-1, 1) as openai/InfoGAN's Uniform(62); the codes are drawn alike.

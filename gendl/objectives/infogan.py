@@ -11,6 +11,12 @@ categorical code and a fixed-unit-variance Gaussian log-likelihood for the conti
     lambda_cat * CE(q_categorical, c_cat) + lambda_cont * 0.5 * sum_j (c_j - mu_j)^2.
 Both D (trunk and Q head) and G minimise their GAN loss plus that term (Chen et al. eq. 5).
 
+`objective.code_augment` (gendl's addition, off unless set): Q reads the categorical code
+from a randomly rotated, scaled and shifted copy of each generated image (`augment/affine.py`),
+in both networks' steps, so the code can only be carried by what such warps keep — a digit's
+class, not its slant, size or place — as clustering methods that find MNIST's classes ask of
+their clusters (IIC, IMSAT). The GAN loss and the continuous codes see the plain images.
+
 Networks with batch norm (the paper's conv networks, `models/infogan_conv.py`) take a `train`
 flag and keep their statistics in `state.model_state`, advanced as in the GAN objective: the
 generator's by each of its training passes, the discriminator's by its own step only (real
@@ -22,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gendl.augment import affine
 from gendl.config import ConfigError
 from gendl.objectives import base, gan_losses
 
@@ -57,6 +64,9 @@ class InfoGan(base.Objective):
                 f"config.objective.noise_distribution={self.noise_distribution!r}; use "
                 "'normal' (z ~ N(0, 1)) or 'uniform' (z ~ U(-1, 1), the paper's code)."
             )
+        # (rotation degrees, scale spread, shift pixels) or None: see the module docstring.
+        ranges = affine.parse(o.get("code_augment", None))
+        self.code_augment = ranges if any(ranges) else None
         if self.num_categories < 1:
             raise ConfigError(
                 f"config.model.num_categories={self.num_categories}: InfoGAN needs a "
@@ -146,6 +156,15 @@ class InfoGan(base.Objective):
         cont_loss = continuous_code_loss(cont_means, cont) if self.num_continuous else 0.0
         return self.lambda_cat * cat_loss + self.lambda_cont * cont_loss, cat_loss, cont_loss
 
+    def _categorical_view(self, disc, p, s, fake, q_cat, rng):
+        """Q's categorical logits for the code: of the images themselves, or with
+        `code_augment`, of warped copies (batch norm on their own statistics, not kept)."""
+        if self.code_augment is None:
+            return q_cat
+        warped = affine.random_affine(fake, rng, *self.code_augment)
+        (_, q_cat_warped, _), _ = disc(p, s, warped)
+        return q_cat_warped
+
     def update(self, state, ctx, batch, rng):
         params, opt_state = state.params, state.opt_state
         g_state = state.model_state.get("generator", {})
@@ -159,6 +178,8 @@ class InfoGan(base.Objective):
             return jax.nn.sigmoid(logits), s
 
         k_d, k_g = jax.random.split(rng)
+        # Folded in, not split, so runs without code_augment keep their random stream.
+        k_da, k_ga = jax.random.split(jax.random.fold_in(rng, 1))
 
         z, cat, cont = self.sample_codes(k_d, n)
         fake, g_state = gen(params["generator"], g_state, self.generator_input(z, cat, cont))
@@ -167,7 +188,8 @@ class InfoGan(base.Objective):
             (l_real, _, _), s = disc(p, d_state, real)
             (l_fake, q_cat, q_cont), s = disc(p, s, fake)
             gan = gan_losses.discriminator_loss(self.loss, l_real, l_fake)
-            mi, cat_loss, cont_loss = self._mutual_information_loss(q_cat, q_cont, cat, cont)
+            q_code = self._categorical_view(disc, p, s, fake, q_cat, k_da)
+            mi, cat_loss, cont_loss = self._mutual_information_loss(q_code, q_cont, cat, cont)
             return gan + mi, (
                 s,
                 {
@@ -175,6 +197,8 @@ class InfoGan(base.Objective):
                     "mi/categorical_ce": cat_loss,
                     "mi/continuous_mse": cont_loss,
                     "q_categorical_accuracy": jnp.mean(jnp.argmax(q_cat, -1) == cat),
+                    # Of the warped copies with code_augment (= the above without).
+                    "q_categorical_accuracy_read": jnp.mean(jnp.argmax(q_code, -1) == cat),
                 },
             )
 
@@ -195,7 +219,8 @@ class InfoGan(base.Objective):
             # The discriminator's statistics are not advanced by the generator's step.
             (l_fake, q_cat, q_cont), _ = disc(d_params, d_state, fake)
             gan = gan_losses.generator_loss(self.loss, l_fake)
-            mi, _, _ = self._mutual_information_loss(q_cat, q_cont, cat, cont)
+            q_code = self._categorical_view(disc, d_params, d_state, fake, q_cat, k_ga)
+            mi, _, _ = self._mutual_information_loss(q_code, q_cont, cat, cont)
             return gan + mi, (gan, new_g_state)
 
         (_, (g_gan, g_state)), g_grads = base.value_and_grad(g_loss_fn, has_aux=True)(

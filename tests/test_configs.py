@@ -44,6 +44,7 @@ EXTRA_VARIANTS = [
     ("aae", "mixture,smoke"),
     ("dae", "masking,smoke"),
     ("infogan", "mlp,smoke"),  # recorded as infogan:smoke, before infogan.py took the conv nets
+    ("infogan", "paper,smoke"),  # recorded as infogan:smoke, before Q read warped fakes
     ("bgan", "mlp,smoke"),  # recorded as bgan:smoke, before bgan.py moved to the DCGAN nets
 ]
 # The metrics of the first steps of every config, recorded before the core was generalised
@@ -60,6 +61,7 @@ ADDED_AFTER_RECORDING = {
     "cogan:smoke",
     "context_encoder:smoke",
     "emoji_style:smoke",
+    "infogan:smoke",  # Q reads warped fakes (issue 16): the paper's objective is :paper,smoke
     "music_vae:smoke",
     "progan:smoke",
     "srgan:smoke",

@@ -190,17 +190,15 @@ class InfoGan(base.Objective):
             gan = gan_losses.discriminator_loss(self.loss, l_real, l_fake)
             q_code = self._categorical_view(disc, p, s, fake, q_cat, k_da)
             mi, cat_loss, cont_loss = self._mutual_information_loss(q_code, q_cont, cat, cont)
-            return gan + mi, (
-                s,
-                {
-                    "loss/discriminator": gan,
-                    "mi/categorical_ce": cat_loss,
-                    "mi/continuous_mse": cont_loss,
-                    "q_categorical_accuracy": jnp.mean(jnp.argmax(q_cat, -1) == cat),
-                    # Of the warped copies with code_augment (= the above without).
-                    "q_categorical_accuracy_read": jnp.mean(jnp.argmax(q_code, -1) == cat),
-                },
-            )
+            metrics = {
+                "loss/discriminator": gan,
+                "mi/categorical_ce": cat_loss,
+                "mi/continuous_mse": cont_loss,
+                "q_categorical_accuracy": jnp.mean(jnp.argmax(q_cat, -1) == cat),
+            }
+            if self.code_augment is not None:  # Q's accuracy on the warped copies it learns from
+                metrics["q_categorical_accuracy_warped"] = jnp.mean(jnp.argmax(q_code, -1) == cat)
+            return gan + mi, (s, metrics)
 
         d_grads, (d_state, d_metrics) = base.grad(d_loss_fn, has_aux=True)(params["discriminator"])
         d_params, d_opt, d_norms = base.apply_gradients(

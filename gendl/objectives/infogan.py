@@ -11,11 +11,12 @@ categorical code and a fixed-unit-variance Gaussian log-likelihood for the conti
     lambda_cat * CE(q_categorical, c_cat) + lambda_cont * 0.5 * sum_j (c_j - mu_j)^2.
 Both D (trunk and Q head) and G minimise their GAN loss plus that term (Chen et al. eq. 5).
 
-`objective.code_augment` (gendl's addition, off unless set): Q reads the categorical code
-from a randomly rotated, scaled and shifted copy of each generated image (`augment/affine.py`),
-in both networks' steps, so the code can only be carried by what such warps keep — a digit's
-class, not its slant, size or place — as clustering methods that find MNIST's classes ask of
-their clusters (IIC, IMSAT). The GAN loss and the continuous codes see the plain images.
+`objective.code_augment` (gendl's addition; `configs/infogan.py` sets it, its `:paper` does
+not): Q reads the categorical code from a randomly rotated, scaled and shifted copy of each
+generated image (`augment/affine.py`), in both networks' steps, so the code can only be carried
+by what such warps keep — a digit's class, not its slant, size or place — as clustering
+methods that find MNIST's classes ask of their clusters (IIC, IMSAT). The GAN loss and the
+continuous codes see the plain images.
 
 Networks with batch norm (the paper's conv networks, `models/infogan_conv.py`) take a `train`
 flag and keep their statistics in `state.model_state`, advanced as in the GAN objective: the
